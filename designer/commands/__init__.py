@@ -1,0 +1,1 @@
+"""Sub-commands of the ``designer`` command line, one module each."""

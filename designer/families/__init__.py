@@ -1,0 +1,62 @@
+"""The catalogue of parameterization families: one file each, one line each in ``FAMILIES``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ..errors import DesignerInputError
+from ._base import Family, Params
+from .attention_qk import AttentionQK, AttentionQKSpec
+from .group_hadamard import GroupHadamard, GroupHadamardSpec
+from .hadamard import Hadamard, HadamardSpec
+from .matrix_product import MatrixProduct, MatrixProductSpec
+from .relu_two_layer import ReluTwoLayer, ReluTwoLayerSpec
+from .scalar_product import ScalarProduct, ScalarProductSpec
+
+#: family name -> its pydantic spec (the spec's ``build(shape)`` makes the family).
+FAMILIES: dict[str, type] = {
+    "scalar_product": ScalarProductSpec,
+    "hadamard": HadamardSpec,
+    "group_hadamard": GroupHadamardSpec,
+    "matrix_product": MatrixProductSpec,
+    "relu_two_layer": ReluTwoLayerSpec,
+    "attention_qk": AttentionQKSpec,
+}
+
+ParamSpec = Annotated[Union[tuple(FAMILIES.values())], Field(discriminator="family")]
+_ADAPTER = TypeAdapter(ParamSpec)
+
+
+def pydantic_error(exc: ValidationError, prefix: str) -> DesignerInputError:
+    """The first pydantic error as a :class:`DesignerInputError` with a dotted field path."""
+    err = exc.errors()[0]
+    # Drop the union-member name pydantic puts after the tag (e.g. "hadamard" in
+    # ("hadamard", "depth")): users named the field, not the union branch.
+    loc = [str(p) for p in err.get("loc", ())]
+    if len(loc) > 1 and err.get("type") not in ("union_tag_invalid", "union_tag_not_found"):
+        loc = loc[1:]
+    field = ".".join([prefix, *loc]) if loc else prefix
+    return DesignerInputError(field, err.get("msg", "invalid"))
+
+
+def parse_param_spec(spec: Any, field: str = "param"):
+    """Validate a family spec given as a dict, JSON text or spec object."""
+    try:
+        if isinstance(spec, (str, bytes)):
+            return _ADAPTER.validate_json(spec)
+        return _ADAPTER.validate_python(spec)
+    except ValidationError as exc:
+        raise pydantic_error(exc, field) from None
+
+
+def build_family(spec: Any, shape: tuple[int, ...] | None = None) -> Family:
+    """Make a :class:`Family` from a spec, sizes not in the spec taken from ``shape``."""
+    return parse_param_spec(spec).build(None if shape is None else tuple(shape))
+
+
+__all__ = [
+    "FAMILIES", "Family", "Params", "ParamSpec", "build_family", "parse_param_spec",
+    "AttentionQK", "GroupHadamard", "Hadamard", "MatrixProduct", "ReluTwoLayer", "ScalarProduct",
+]

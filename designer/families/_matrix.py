@@ -1,0 +1,45 @@
+"""Shared pieces of the GL(r) families (matrix products, attention Q/K)."""
+
+from __future__ import annotations
+
+import numpy as np
+import jax.numpy as jnp
+
+
+def gl_basis(r: int) -> tuple[np.ndarray, tuple[bool, ...]]:
+    """An orthonormal basis of gl(r): symmetric elements first, then antisymmetric ones.
+
+    Returns ``(basis, mask)`` with ``basis`` of shape ``(r*r, r, r)`` and ``mask[a]`` True for
+    symmetric ``T_a`` (non-compact rescalings) and False for antisymmetric ones (rotations).
+    """
+    sym, anti = [], []
+    for i in range(r):
+        for j in range(i, r):
+            e = np.zeros((r, r))
+            if i == j:
+                e[i, i] = 1.0
+            else:
+                e[i, j] = e[j, i] = 1.0 / np.sqrt(2.0)
+            sym.append(e)
+    for i in range(r):
+        for j in range(i + 1, r):
+            e = np.zeros((r, r))
+            e[i, j] = 1.0 / np.sqrt(2.0)
+            e[j, i] = -1.0 / np.sqrt(2.0)
+            anti.append(e)
+    basis = np.stack(sym + anti) if r > 0 else np.zeros((0, 0, 0))
+    mask = (True,) * len(sym) + (False,) * len(anti)
+    return basis, mask
+
+
+def truncated_svd(m: jnp.ndarray, rank: int):
+    """Top-``rank`` singular triplets of ``m``, zero-padded when ``rank > min(m.shape)``."""
+    u, s, vt = jnp.linalg.svd(m, full_matrices=False)
+    k = s.shape[0]
+    if rank <= k:
+        return u[:, :rank], s[:rank], vt[:rank, :]
+    pad = rank - k
+    u = jnp.concatenate([u, jnp.zeros((u.shape[0], pad), u.dtype)], axis=1)
+    s = jnp.concatenate([s, jnp.zeros((pad,), s.dtype)])
+    vt = jnp.concatenate([vt, jnp.zeros((pad, vt.shape[1]), vt.dtype)], axis=0)
+    return u, s, vt

@@ -1,0 +1,122 @@
+"""Matrix product of depth D: ``M = W_1 W_2 ... W_D`` with inner dimension ``rank``.
+
+``W_1`` is m x r, the middle factors r x r, ``W_D`` r x n. Between each adjacent pair acts GL(r):
+``(W_k, W_{k+1}) -> (W_k e^X, e^-X W_{k+1})``; symmetric X are the non-compact generators, the
+antisymmetric ones rotations. Balanced (``W_k^T W_k = W_{k+1} W_{k+1}^T``) closed form from the
+SVD ``M = U S V^T``: ``W_1 = U S^{1/D}``, ``W_k = S^{1/D}``, ``W_D = S^{1/D} V^T``.
+Depth 2: gauge bias ``(T/2)[sum_i log s_i + sum_{i<j} log(s_i + s_j)] + const``, weight decay
+``lambda |M|_*``; depth D weight decay gives Schatten-2/D.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import expm
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import limits
+from ._base import Family, require
+from ._matrix import gl_basis, truncated_svd
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixProduct(Family):
+    rows: int
+    cols: int
+    rank: int
+    depth: int = 2
+
+    name = "matrix_product"
+    linear_predictor = True
+
+    def _shapes(self):
+        r = self.rank
+        shapes = [(self.rows, r)] + [(r, r)] * (self.depth - 2) + [(r, self.cols)]
+        return shapes
+
+    @property
+    def predictor_shape(self):
+        return (self.rows, self.cols)
+
+    def param_shapes(self):
+        return {f"W{k + 1}": s for k, s in enumerate(self._shapes())}
+
+    def factors(self, params):
+        return [params[f"W{k + 1}"] for k in range(self.depth)]
+
+    def predictor(self, params):
+        out = params["W1"]
+        for k in range(1, self.depth):
+            out = out @ params[f"W{k + 1}"]
+        return out
+
+    n_blocks = 1
+
+    @property
+    def block_size(self):
+        return sum(int(np.prod(s)) for s in self._shapes())
+
+    @property
+    def symmetric_mask(self):
+        return gl_basis(self.rank)[1] * (self.depth - 1)
+
+    def to_blocks(self, params):
+        return jnp.concatenate([w.reshape(-1) for w in self.factors(params)])[None, :]
+
+    def _split(self, x):
+        out, start = [], 0
+        for s in self._shapes():
+            size = int(np.prod(s))
+            out.append(x[start:start + size].reshape(s))
+            start += size
+        return out
+
+    def from_blocks(self, blocks):
+        return {f"W{k + 1}": w for k, w in enumerate(self._split(blocks[0]))}
+
+    def block_action(self, x, t):
+        basis = jnp.asarray(gl_basis(self.rank)[0], x.dtype)
+        ws = self._split(x)
+        t = t.reshape(self.depth - 1, self.rank * self.rank)
+        for k in range(self.depth - 1):
+            g = jnp.einsum("a,aij->ij", t[k], basis)
+            ws[k] = ws[k] @ expm(g)
+            ws[k + 1] = expm(-g) @ ws[k + 1]
+        return jnp.concatenate([w.reshape(-1) for w in ws])
+
+    def balanced_point(self, z):
+        u, s, vt = truncated_svd(z, self.rank)
+        root = s ** (1.0 / self.depth)
+        ws = [u * root[None, :]] + [jnp.diag(root)] * (self.depth - 2) + [root[:, None] * vt]
+        return {f"W{k + 1}": w for k, w in enumerate(ws)}
+
+
+jax.tree_util.register_dataclass(MatrixProduct, data_fields=[], meta_fields=["rows", "cols", "rank", "depth"])
+
+
+class MatrixProductSpec(BaseModel):
+    """Matrix product ``M = W_1 ... W_D`` with inner dimension ``rank`` (GL(rank) between factors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    family: Literal["matrix_product"] = "matrix_product"
+    depth: int = Field(2, ge=2, le=limits.MAX_DEPTH, description="number of factors D >= 2")
+    rank: int | None = Field(None, ge=1, le=limits.MAX_RANK, description="inner dimension r; min(m, n) when omitted")
+    rows: int | None = Field(None, ge=1, le=limits.MAX_MATRIX_SIDE, description="m; taken from the points when omitted")
+    cols: int | None = Field(None, ge=1, le=limits.MAX_MATRIX_SIDE, description="n; taken from the points when omitted")
+
+    def build(self, shape: tuple[int, ...] | None = None) -> MatrixProduct:
+        rows, cols = self.rows, self.cols
+        if shape is not None:
+            require(len(shape) == 2, "points", f"matrix_product predictors are matrices, got shape {list(shape)}")
+            require(rows is None or rows == shape[0], "param.rows", f"rows={rows} but the points have {shape[0]} rows")
+            require(cols is None or cols == shape[1], "param.cols", f"cols={cols} but the points have {shape[1]} columns")
+            rows, cols = shape
+        require(rows is not None and cols is not None, "param.rows", "give rows and cols, or points to take them from")
+        require(max(rows, cols) <= limits.MAX_MATRIX_SIDE, "points", f"matrix sides at most {limits.MAX_MATRIX_SIDE}")
+        rank = self.rank if self.rank is not None else min(rows, cols)
+        return MatrixProduct(rows=rows, cols=cols, rank=rank, depth=self.depth)

@@ -1,0 +1,179 @@
+"""Symmetry geometry of a family, derived by autodiff from its declared group action.
+
+For a family with block action ``x -> exp(sum_a t_a T_a) . x`` (see
+:class:`designer.families.Family`):
+
+- generators ``xi_a(x) = d/dt|_0 exp(t T_a) . x`` come from ``jax.jvp`` of the action
+  (theory.md section 1), one ``(n_generators, block_size)`` matrix per block;
+- the Gram matrix ``G_ab = <xi_a, xi_b>`` is block-diagonal over blocks; ``gram(...,
+  symmetric_only=True)`` keeps the symmetric (non-compact) generators, ``G_sym``;
+- ``log_det_gram`` sums the per-block ``slogdet`` (float64 when x64 is on) and returns ``-inf`` on
+  singular blocks (a degenerate orbit, e.g. a zero coordinate of a Hadamard product);
+- the moment map ``mu_a(x) = <x, xi_a(x)>`` over symmetric generators vanishes exactly on the
+  balanced slice (the least-norm points of the orbits, Kempf-Ness);
+- :func:`balance` is the general numeric route to the balanced point: it minimises ``|g . w|^2``
+  over the symmetric directions of the group (a gradient flow along the symmetric generators,
+  run with L-BFGS) and reports whether the moment map vanished;
+- :func:`minimize_over_orbit` minimises any function over the orbit (label-noise bias).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .families import Family, Params
+
+
+def _sym_index(family: Family) -> np.ndarray:
+    return np.nonzero(np.asarray(family.symmetric_mask, dtype=bool))[0]
+
+
+def act(family: Family, params: Params, t: jax.Array) -> Params:
+    """Group action on all parameters; ``t`` has shape ``(n_blocks, n_generators)``."""
+    blocks = family.to_blocks(params)
+    return family.from_blocks(jax.vmap(family.block_action)(blocks, t.astype(blocks.dtype)))
+
+
+def block_generators(family: Family, params: Params) -> jax.Array:
+    """Generators per block, ``(n_blocks, n_generators, block_size)``, by ``jax.jvp``."""
+    m = family.n_generators
+
+    def per_block(x):
+        zero = jnp.zeros((m,), x.dtype)
+        tangent = lambda e: jax.jvp(lambda t: family.block_action(x, t), (zero,), (e,))[1]
+        return jax.vmap(tangent)(jnp.eye(m, dtype=x.dtype))
+
+    return jax.vmap(per_block)(family.to_blocks(params))
+
+
+def symmetric_generators(family: Family, params: Params) -> jax.Array:
+    """Generators of the symmetric (non-compact) directions, ``(n_blocks, n_sym, block_size)``."""
+    return block_generators(family, params)[:, _sym_index(family), :]
+
+
+def gram(family: Family, params: Params, symmetric_only: bool = False) -> jax.Array:
+    """Per-block Gram matrices ``G_ab = <xi_a, xi_b>``, shape ``(n_blocks, m, m)``."""
+    xi = symmetric_generators(family, params) if symmetric_only else block_generators(family, params)
+    return jnp.einsum("bap,bcp->bac", xi, xi)
+
+
+def block_log_det(g: jax.Array) -> jax.Array:
+    """``log det`` of each SPD block; ``-inf`` where a block is singular (or not positive)."""
+    sign, logdet = jnp.linalg.slogdet(g)
+    return jnp.where(sign > 0, logdet, -jnp.inf)
+
+
+def log_det_gram(family: Family, params: Params, symmetric_only: bool = True) -> jax.Array:
+    """``log det G`` (block-diagonal, so a sum over blocks); ``-inf`` on degenerate orbits."""
+    return jnp.sum(block_log_det(gram(family, params, symmetric_only)))
+
+
+def moment_map(family: Family, params: Params) -> jax.Array:
+    """``mu_a = <x, xi_a(x)>`` over the symmetric generators, ``(n_blocks, n_sym)``.
+
+    Zero exactly on the balanced slice; for ``z = u v`` it is ``u^2 - v^2``, for ``M = P Q`` it is
+    the matrix ``P^T P - Q Q^T`` in the symmetric basis of gl(r) (theory.md section 4).
+    """
+    xi = symmetric_generators(family, params)
+    return jnp.einsum("bp,bap->ba", family.to_blocks(params), xi)
+
+
+def flat_generators(family: Family, params: Params) -> jax.Array:
+    """Dense generators on the flattened parameters, ``(n_blocks * n_generators, n_params)``.
+
+    Built from the whole-parameter action (not the block decomposition); used to check that the
+    block structure is exact. Costly for large families: for tests and small problems.
+    """
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    shape = (family.n_blocks, family.n_generators)
+
+    def f(t):
+        return jax.flatten_util.ravel_pytree(act(family, unravel(flat), t.reshape(shape)))[0]
+
+    zero = jnp.zeros(shape[0] * shape[1], flat.dtype)
+    return jax.vmap(lambda e: jax.jvp(f, (zero,), (e,))[1])(jnp.eye(zero.size, dtype=flat.dtype))
+
+
+@dataclasses.dataclass(frozen=True)
+class OrbitMinimum:
+    """Result of a minimisation over an orbit."""
+
+    params: Params
+    value: jax.Array
+    grad_norm: jax.Array
+    steps: jax.Array
+    converged: jax.Array
+
+
+jax.tree_util.register_dataclass(
+    OrbitMinimum, data_fields=["params", "value", "grad_norm", "steps", "converged"], meta_fields=[]
+)
+
+
+def minimize_over_orbit(
+    family: Family,
+    params: Params,
+    objective: Callable[[Params], jax.Array],
+    symmetric_only: bool = False,
+    max_steps: int = 200,
+    rtol: float = 1e-10,
+) -> OrbitMinimum:
+    """Minimise ``objective(g . params)`` over the group (or its symmetric directions) by L-BFGS.
+
+    The orbit is parameterised as ``act(params, t)``; converged when the gradient in ``t`` is
+    below ``rtol * max(|objective(params)|, tiny)``. Pure and jit/vmap-compatible.
+    """
+    n_blocks, m = family.n_blocks, family.n_generators
+    sym = _sym_index(family) if symmetric_only else np.arange(m)
+    dtype = jax.flatten_util.ravel_pytree(params)[0].dtype
+
+    def embed(s):
+        return jnp.zeros((n_blocks, m), dtype).at[:, sym].set(s)
+
+    def f(s):
+        return objective(act(family, params, embed(s)))
+
+    s0 = jnp.zeros((n_blocks, len(sym)), dtype)
+    scale = jnp.maximum(jnp.abs(f(s0)), jnp.finfo(dtype).tiny)
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(f)
+
+    def step(carry):
+        s, state, _, i = carry
+        value, grad = value_and_grad(s, state=state)
+        updates, state = opt.update(grad, state, s, value=value, grad=grad, value_fn=f)
+        return optax.apply_updates(s, updates), state, jnp.linalg.norm(grad), i + 1
+
+    def keep_going(carry):
+        _, _, gnorm, i = carry
+        return (i == 0) | ((i < max_steps) & (gnorm > rtol * scale))
+
+    init = (s0, opt.init(s0), jnp.asarray(jnp.inf, dtype), jnp.asarray(0))
+    s, _, _, steps = jax.lax.while_loop(keep_going, step, init)
+    value, grad = jax.value_and_grad(f)(s)
+    gnorm = jnp.linalg.norm(grad)
+    return OrbitMinimum(
+        params=act(family, params, embed(s)), value=value, grad_norm=gnorm, steps=steps,
+        converged=gnorm <= rtol * scale * 10.0,
+    )
+
+
+def squared_norm(params: Params) -> jax.Array:
+    """``|w|^2`` over all parameter arrays."""
+    return sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(params))
+
+
+def balance(family: Family, params: Params, max_steps: int = 500, rtol: float = 1e-12) -> OrbitMinimum:
+    """Numeric balanced point of the orbit through ``params`` (no closed form needed).
+
+    Gradient flow of ``|g . w|^2`` along the symmetric generators (Kempf-Ness; its gradient at the
+    identity is ``2 mu``, twice the moment map), run with L-BFGS until ``|mu|`` is below
+    ``rtol |w|^2``. ``converged`` says whether it got there.
+    """
+    return minimize_over_orbit(family, params, squared_norm, symmetric_only=True, max_steps=max_steps, rtol=rtol)
