@@ -24,3 +24,7 @@ class DesignerInputError(DesignerError, ValueError):
 
 class NumericalFailure(DesignerError, RuntimeError):
     """A computation did not converge or produced non-finite values."""
+
+
+class Cancelled(DesignerError):
+    """A long computation stopped between steps because its caller asked it to."""
