@@ -1,0 +1,171 @@
+"""``/v1/design-jobs``: thin routes over :mod:`app.jobs.service`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
+from app.core.errors import InvalidInput, problem_responses
+from app.core.specs import JobSpecBody
+from app.jobs import repository, service
+from app.jobs.schemas import TERMINAL_STATUSES, JobPublic, JobResult, JobsPage, JobStatus
+from app.numerics import child
+
+router = APIRouter(prefix="/v1/design-jobs", tags=["design-jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255,
+           description="Retry-safe submission: the same key and body return the first job; another body answers 409."),
+]
+
+
+@router.post(
+    "", operation_id="create_design_job", status_code=201, response_model=JobPublic,
+    responses={200: {"model": JobPublic, "description": "Replay of an earlier submission with the same Idempotency-Key"},
+               **problem_responses(400, 401, 409, 413, 422, 503, 504)},
+)
+async def create_design_job(
+    request: Request, response: Response, spec: Annotated[JobSpecBody, Body()],
+    principal: PrincipalDep, database: DatabaseDep, settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JobPublic:
+    """Submit a design job (a design, optionally validated, or a figure reproduction)."""
+    key = service.check_idempotency_key(idempotency_key)
+    checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
+    if "error" in checked:
+        err = checked["error"]
+        raise InvalidInput(f"{err['field']}: {err['message']}", field=err["field"])
+
+    def _create():
+        with database.transaction() as session:
+            job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
+            return service.to_public(job, owner), created
+
+    public, created = await run_in_threadpool(_create)
+    response.headers["Location"] = f"/v1/design-jobs/{public.id}"
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return public
+
+
+@router.get("", operation_id="list_design_jobs", response_model=JobsPage, responses=problem_responses(401, 422))
+def list_design_jobs(
+    session: SessionDep, principal: PrincipalDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Jobs per page (1 to 100).")] = 20,
+    page_token: Annotated[str | None, Query(max_length=512, description="`next_page_token` of the previous page.")] = None,
+) -> JobsPage:
+    """Jobs of the caller (all jobs for an admin), newest first, one page at a time."""
+    return service.list_jobs(session, principal, status=status.value if status else None,
+                             page_size=page_size, page_token=page_token)
+
+
+@router.get("/{job_id}", operation_id="get_design_job", response_model=JobPublic, responses=problem_responses(401, 404))
+def get_design_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    """Status, progress, attempt, timestamps and error of one job."""
+    return service.to_public(*service.get_visible(session, principal, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel", operation_id="cancel_design_job", status_code=202, response_model=JobPublic,
+    responses=problem_responses(401, 404),
+)
+def cancel_design_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    """Ask a job to stop (idempotent). A finished job is returned as it is."""
+    return service.to_public(*service.request_cancel(session, principal, job_id))
+
+
+@router.delete(
+    "/{job_id}", operation_id="delete_design_job", status_code=204, response_class=Response,
+    responses=problem_responses(401, 404, 409),
+)
+def delete_design_job(job_id: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
+    """Delete a finished job, its event log and its files."""
+    service.delete_finished(session, settings, principal, job_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{job_id}/result", operation_id="get_design_job_result", response_model=JobResult,
+    responses=problem_responses(401, 404, 409),
+)
+def get_design_job_result(job_id: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> JobResult:
+    """The result of a succeeded job (409 until then)."""
+    return service.result_of(session, settings, principal, job_id)
+
+
+@router.get(
+    "/{job_id}/artifacts/{name}", operation_id="get_design_job_artifact", response_class=FileResponse,
+    responses={200: {"description": "The file (PNG plot, JSON...)",
+                     "content": {"image/png": {"schema": {"type": "string", "format": "binary"}},
+                                 "application/json": {"schema": {"type": "string", "format": "binary"}}}},
+               **problem_responses(401, 404)},
+)
+def get_design_job_artifact(job_id: str, name: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
+    """One artifact file of a job."""
+    path, media_type = service.artifact_path(session, settings, principal, job_id, name)
+    return FileResponse(path, media_type=media_type, filename=name)
+
+
+@router.get(
+    "/{job_id}/events", operation_id="stream_design_job_events", response_class=StreamingResponse,
+    responses={200: {"description": "Server-Sent Events: `id:` is the event's seq, `event:` its type, "
+                                    "`data:` a JobEventPublic JSON. The stream ends after the final status.",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **problem_responses(401, 404, 422)},
+)
+def stream_design_job_events(
+    job_id: str, request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep,
+    principal: PrincipalDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> StreamingResponse:
+    """Follow a job's progress; reconnect with ``Last-Event-ID`` to resume where you left off."""
+    service.get_visible(session, principal, job_id)
+    try:
+        after = int(last_event_id) if last_event_id not in (None, "") else 0
+        if after < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput("Last-Event-ID must be a non-negative integer (the id of an event)", field="Last-Event-ID") from None
+    return StreamingResponse(
+        _event_stream(request, database, settings, job_id, after), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(request: Request, database, settings, job_id: str, after: int):
+    def _poll(last: int):
+        with database.reading() as s:
+            events = repository.events_after(s, job_id, last)
+            status = repository.status_of(s, job_id) if not events else None
+            return [(e.seq, e.type, e.data, e.created_at) for e in events], status
+
+    last_sent = time.monotonic()
+    yield "retry: 1000\n\n"
+    while True:
+        events, status = await run_in_threadpool(_poll, after)
+        finished = False
+        for seq, type_, data, created_at in events:
+            payload = {"seq": seq, "type": type_, "data": data, "created_at": created_at.isoformat()}
+            yield f"id: {seq}\nevent: {type_}\ndata: {json.dumps(payload)}\n\n"
+            after = seq
+            last_sent = time.monotonic()
+            if type_ == "status" and data.get("status") in TERMINAL_STATUSES:
+                finished = True
+        if finished or (not events and (status is None or status in TERMINAL_STATUSES)):
+            return
+        if await request.is_disconnected():
+            return
+        if time.monotonic() - last_sent > settings.sse_keepalive_seconds:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        await asyncio.sleep(settings.sse_poll_seconds)

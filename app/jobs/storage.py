@@ -1,0 +1,81 @@
+"""Job files under ``<data_dir>/jobs/<job id>/``: atomic result and artifacts.
+
+A worker writes into ``attempt-<n>.tmp/``, writes ``result.json`` there, fsyncs, and renames
+the directory to ``output/`` before it marks the job succeeded, so a succeeded job always has
+a complete output directory, and a crash leaves at most a stale temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from app.core.config import Settings
+
+RESULT_FILE = "result.json"
+_MEDIA_TYPES = {".png": "image/png", ".json": "application/json", ".csv": "text/csv", ".txt": "text/plain",
+                ".svg": "image/svg+xml", ".npz": "application/octet-stream"}
+
+
+def job_dir(settings: Settings, job_id: str) -> Path:
+    return settings.jobs_dir / job_id
+
+
+def output_dir(settings: Settings, job_id: str) -> Path:
+    return job_dir(settings, job_id) / "output"
+
+
+def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
+    """A fresh, empty working directory for one attempt."""
+    path = job_dir(settings, job_id) / f"attempt-{attempt}.tmp"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def media_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return _MEDIA_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(settings: Settings, job_id: str, workdir: Path, result: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+    """Write ``result.json``, fsync everything, and atomically move ``workdir`` to ``output/``.
+
+    Only plain files directly inside ``workdir`` are published; returns their descriptions.
+    """
+    artifacts = []
+    for name in names:
+        path = workdir / name
+        if Path(name).name != name or name in (RESULT_FILE,) or not path.is_file():
+            raise ValueError(f"artifact {name!r} is not a file written into the job directory")
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+        artifacts.append({"name": name, "media_type": media_type(name), "size_bytes": path.stat().st_size})
+    with open(workdir / RESULT_FILE, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, allow_nan=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(workdir)
+    final = output_dir(settings, job_id)
+    if final.exists():  # a previous attempt published but died before marking success
+        shutil.rmtree(final)
+    os.rename(workdir, final)
+    _fsync_dir(final.parent)
+    return artifacts
+
+
+def read_result(settings: Settings, job_id: str) -> dict[str, Any]:
+    with open(output_dir(settings, job_id) / RESULT_FILE, encoding="utf-8") as fh:
+        return json.load(fh)

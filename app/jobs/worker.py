@@ -1,0 +1,222 @@
+"""The worker process: claim a job with a lease, run it, heartbeat, publish, repeat.
+
+Runs in a process spawned by :class:`app.jobs.supervisor.Supervisor`; it is the only place
+(with the numerics pool) where ``designer`` and therefore JAX are imported. A heartbeat
+thread renews the lease, notices cancellation requests, the job's time limit, and the death
+of the API process (then the job goes back to the queue and the worker exits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+import traceback
+from typing import Any
+
+from app.core.config import Settings
+from app.core.db import Database, utcnow
+from app.jobs import repository, service, storage
+
+log = logging.getLogger("app.worker")
+
+
+def _finite(value: Any) -> Any:
+    """The result with NaN and infinities replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class _Attempt:
+    """State shared between the job thread and the heartbeat thread of one attempt."""
+
+    def __init__(self, job_id: str, attempt: int, deadline: float):
+        self.job_id = job_id
+        self.attempt = attempt
+        self.deadline = deadline
+        self.cancel_requested = threading.Event()
+        self.timed_out = threading.Event()
+        self.lease_lost = threading.Event()
+        self.parent_gone = threading.Event()
+        self.shutting_down = threading.Event()
+        self.done = threading.Event()
+
+    def should_stop(self) -> bool:
+        return any(e.is_set() for e in (self.cancel_requested, self.timed_out, self.lease_lost,
+                                        self.parent_gone, self.shutting_down))
+
+
+class Worker:
+    """One worker: a loop of claim → run → publish, identified by ``worker_id`` in leases."""
+
+    def __init__(self, worker_id: str, settings: Settings, shutdown: Any = None):
+        self.worker_id = worker_id
+        self.settings = settings
+        self.db = Database(settings)
+        self.shutdown = shutdown  # a multiprocessing.Event set by the supervisor on stop
+        self._parent = multiprocessing.parent_process()
+
+    def _parent_alive(self) -> bool:
+        return self._parent is None or self._parent.is_alive()
+
+    def _stopping(self) -> bool:
+        return self.shutdown is not None and self.shutdown.is_set()
+
+    def run_forever(self) -> None:
+        while not self._stopping():
+            if not self._parent_alive():
+                log.warning("%s: API process is gone; exiting", self.worker_id)
+                return
+            try:
+                claimed = self.claim()
+            except Exception:
+                log.exception("%s: claim failed", self.worker_id)
+                claimed = None
+            if claimed is None:
+                time.sleep(self.settings.worker_poll_seconds)
+                continue
+            self.run_job(*claimed)
+
+    def claim(self) -> tuple[str, int, dict[str, Any], float] | None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            job = repository.claim_next(session, self.worker_id, now, now + dt.timedelta(seconds=self.settings.lease_seconds))
+            if job is None:
+                return None
+            service._status_event(session, job)
+            return job.id, job.attempt, dict(job.spec), job.time_limit_seconds
+
+    def run_job(self, job_id: str, attempt: int, spec: dict[str, Any], time_limit: float) -> None:
+        state = _Attempt(job_id, attempt, time.monotonic() + time_limit)
+        beat = threading.Thread(target=self._heartbeat, args=(state,), name=f"heartbeat-{job_id}", daemon=True)
+        beat.start()
+        try:
+            self._execute(state, spec)
+        finally:
+            state.done.set()
+            beat.join(timeout=self.settings.heartbeat_seconds + 5)
+
+    def _heartbeat(self, state: _Attempt) -> None:
+        """Every ~0.5 s: look for a cancel request; every ``heartbeat_seconds``: renew the lease."""
+        next_renewal = time.monotonic() + self.settings.heartbeat_seconds
+        while not state.done.wait(min(self.settings.heartbeat_seconds, 0.5)):
+            if not self._parent_alive():
+                state.parent_gone.set()
+            if self._stopping():
+                state.shutting_down.set()
+            if time.monotonic() > state.deadline:
+                state.timed_out.set()
+            try:
+                if time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + self.settings.heartbeat_seconds
+                    with self.db.transaction() as session:
+                        status = repository.extend_lease(
+                            session, state.job_id, self.worker_id,
+                            utcnow() + dt.timedelta(seconds=self.settings.lease_seconds),
+                        )
+                else:
+                    with self.db.reading() as session:
+                        status = repository.status_if_held(session, state.job_id, self.worker_id)
+            except Exception:
+                log.exception("%s: heartbeat failed", self.worker_id)
+                continue
+            if status is None:
+                state.lease_lost.set()
+            elif status == "cancelling":
+                state.cancel_requested.set()
+
+    def _progress_reporter(self, state: _Attempt):
+        last = {"at": 0.0, "stage": None}
+
+        def progress(report: dict[str, Any]) -> None:
+            now = time.monotonic()
+            stage = report.get("stage")
+            if stage == last["stage"] and now - last["at"] < self.settings.progress_min_interval_seconds:
+                return
+            last["at"], last["stage"] = now, stage
+            try:
+                with self.db.transaction() as session:
+                    service.record_progress(session, state.job_id, self.worker_id, report)
+            except Exception:
+                log.exception("%s: could not record progress", self.worker_id)
+
+        return progress
+
+    def _execute(self, state: _Attempt, spec: dict[str, Any]) -> None:
+        from designer.errors import DesignerInputError, NumericalFailure
+        from designer.jobs import JobCancelled, run_job
+
+        workdir = storage.attempt_dir(self.settings, state.job_id, state.attempt)
+        outcome: tuple[str, str | None, str | None] | None = None
+        try:
+            output = run_job(spec, workdir=workdir, progress=self._progress_reporter(state), should_cancel=state.should_stop)
+        except JobCancelled:
+            outcome = self._stopped_outcome(state)
+        except DesignerInputError as exc:
+            outcome = ("failed", "invalid_input", f"{exc.field}: {exc.message}")
+        except NumericalFailure as exc:
+            outcome = ("failed", "numerical_failure", str(exc) or type(exc).__name__)
+        except Exception as exc:
+            log.error("%s: job %s crashed:\n%s", self.worker_id, state.job_id, traceback.format_exc())
+            outcome = ("failed", "internal", f"{type(exc).__name__}: {exc}"[:2000])
+        if outcome is None and state.lease_lost.is_set():
+            outcome = ("lost", None, None)
+        if outcome is None:
+            try:
+                result = _finite(output["result"])
+                artifacts = storage.publish(self.settings, state.job_id, workdir, result, list(output.get("artifacts", [])))
+            except Exception as exc:
+                log.error("%s: publishing job %s failed:\n%s", self.worker_id, state.job_id, traceback.format_exc())
+                outcome = ("failed", "internal", f"could not store the result: {type(exc).__name__}: {exc}"[:2000])
+            else:
+                self._settle(state, "succeeded", None, None, artifacts)
+                return
+        shutil.rmtree(workdir, ignore_errors=True)
+        status, code, message = outcome
+        if status == "lost":
+            log.warning("%s: lease of job %s was taken over; dropping this attempt", self.worker_id, state.job_id)
+            return
+        self._settle(state, status, code, message, None)
+
+    def _stopped_outcome(self, state: _Attempt) -> tuple[str, str | None, str | None]:
+        if state.lease_lost.is_set():
+            return ("lost", None, None)
+        if state.timed_out.is_set():
+            return ("failed", "timeout", f"the job exceeded its time limit of {self.settings.job_time_limit_seconds:g} s")
+        if state.parent_gone.is_set() or state.shutting_down.is_set():
+            return ("requeue", None, "the service stopped while the job was running")
+        return ("cancelled", None, None)
+
+    def _settle(self, state: _Attempt, status: str, code: str | None, message: str | None,
+                artifacts: list[dict[str, Any]] | None) -> None:
+        with self.db.transaction() as session:
+            job = repository.held_by(session, state.job_id, self.worker_id)
+            if job is None:
+                log.warning("%s: job %s is no longer ours; result of this attempt dropped", self.worker_id, state.job_id)
+                return
+            if status == "requeue":
+                if state.shutting_down.is_set() and not state.parent_gone.is_set():
+                    job.attempt -= 1  # an orderly shutdown is not the job's fault
+                service.requeue_or_fail(session, job, message or "requeued")
+            elif status == "cancelled" and job.status != "cancelling":
+                service.requeue_or_fail(session, job, "stopped without a cancel request")
+            else:
+                service.finish(session, job, status, error_code=code, error_message=message, artifacts=artifacts)
+
+
+def worker_main(worker_id: str, settings_json: str, shutdown: Any) -> None:
+    """Entry point of a spawned worker process."""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{worker_id}] %(name)s: %(message)s")
+    settings = Settings.model_validate_json(settings_json)
+    log.info("worker %s started (pid %d)", worker_id, os.getpid())
+    Worker(worker_id, settings, shutdown).run_forever()
