@@ -1,0 +1,274 @@
+"""The SGD simulator: ``lax.scan`` inside ``jit``, ``vmap`` over runs (seeds x hyperparameters).
+
+One step (theory.md section 4; every piece is optional):
+
+1. examples: a streaming task draws ``max_batch_size`` fresh examples, a finite task gathers a
+   minibatch (or all examples, or a Bernoulli subset) -- static shapes, the batch size is a
+   traced weight mask, so a batch-size sweep is one compiled program;
+2. targets get fresh label noise;
+3. loss ``sum_i weight_i mean((y_i - f_i)^2) + penalty(z)`` and its gradient; for predictor tasks
+   through ``z = phi(w)`` with ``jax.vjp``, which also returns ``dL/dz`` (the ``g`` of the exact
+   identities);
+4. gradient transforms (clipping, coupled weight decay), then the optax transformation
+   (``optax.identity()`` for plain SGD; momentum, Adam, ... plug in) scaled by ``-learning_rate``;
+5. after-update pieces (shrinking weight decay, Langevin noise).
+
+Training is chunked: one compiled function runs ``records_per_chunk`` records of ``every`` steps
+(nested scan: outer over records, inner over steps) for all runs at once; the host calls it
+repeatedly, so progress reports and cancellation happen between chunks and nothing leaves the
+device per step. A second call with the same shapes does not recompile (``n_traces`` counts traces).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..errors import Cancelled, DesignerInputError
+from ._metrics import model_metrics
+from ._models import build_model
+from ._noise import FLOAT_FIELDS, Hyper, Minibatch, Piece, Sampler, build_noise
+from .tasks import PredictorTask, build_task
+
+#: Result codes of a run (``Simulation.status``): the service maps them to job errors.
+RESULTS = {0: "ok", 1: "nonfinite"}
+
+
+class State(NamedTuple):
+    """Carry of the scan for one run."""
+
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array
+    loss: jax.Array
+
+
+class StepInfo(NamedTuple):
+    """What one step reports: the minibatch loss and ``dL/dz`` (zeros for network tasks)."""
+
+    loss: jax.Array
+    grad_predictor: jax.Array
+
+
+class Simulation(NamedTuple):
+    """Result of :meth:`Simulator.run`: final state, host copies of the records, status codes."""
+
+    state: State
+    records: dict[str, np.ndarray]
+    status: np.ndarray
+
+
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    for d in range(max(1, min(n, cap)), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+class Simulator:
+    """Train ``model`` on ``task`` by SGD with the given noise pieces (see module docstring).
+
+    Args:
+        model: a family spec / :class:`designer.families.Family`, or ``{"family": "plain"}``.
+        task: a task spec or :class:`designer.simulate.tasks.Task`.
+        noise: noise piece specs (``designer.simulate.NOISES``), applied in the listed order.
+        optimizer: an optax transformation without learning rate (default ``optax.identity()``,
+            plain SGD); the update is ``-learning_rate * optimizer(grad)``.
+        dtype: float32 (default) or float64.
+    """
+
+    def __init__(self, model, task, noise=(), optimizer: optax.GradientTransformation | None = None,
+                 dtype: Any = jnp.float32):
+        self.task = build_task(task)
+        self.model = build_model(model, self.task.predictor_shape)
+        self.task.check_model(self.model)
+        self.pieces: list[Piece] = [build_noise(n, f"noise[{i}]") for i, n in enumerate(noise)]
+        self.dtype = jnp.dtype(dtype)
+        if self.dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+            raise DesignerInputError("dtype", f"float32 or float64, got {self.dtype}")
+        self.optimizer = optimizer if optimizer is not None else optax.identity()
+        samplers = [p for p in self.pieces if isinstance(p, Sampler)]
+        if len(samplers) > 1:
+            raise DesignerInputError("noise", "at most one sampler (minibatch or bernoulli)")
+        self.sampler: Sampler | None = samplers[0] if samplers else None
+        fields = [p.hyper_field for p in self.pieces if p.hyper_field]
+        dup = {f for f in fields if fields.count(f) > 1}
+        if dup:
+            raise DesignerInputError("noise", f"two pieces use the same hyperparameter {sorted(dup)[0]!r}")
+        if self.task.streaming and not isinstance(self.sampler, Minibatch):
+            raise DesignerInputError("noise", f"task {self.task.name} draws fresh samples: give a minibatch piece")
+        self.n_traces = 0
+        self._chunk_jit = jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, 0, None, None)), static_argnums=(3, 4))
+        self._record_jit = jax.jit(jax.vmap(self.record))
+
+    # -- hyperparameters and set-up ------------------------------------------------------------
+    def hyper(self, learning_rate, **overrides) -> Hyper:
+        """Hyperparameters with the pieces' spec values as defaults; any field may be an array."""
+        values = {f: 0.0 for f in FLOAT_FIELDS}
+        values["batch_size"] = self.sampler.default() if isinstance(self.sampler, Minibatch) else 1
+        for p in self.pieces:
+            if p.hyper_field:
+                values[p.hyper_field] = p.default()
+        values["learning_rate"] = learning_rate
+        unknown = set(overrides) - set(Hyper._fields)
+        if unknown:
+            raise DesignerInputError(f"hyper.{sorted(unknown)[0]}", f"unknown hyperparameter; one of {Hyper._fields}")
+        values.update(overrides)
+        if isinstance(self.sampler, Minibatch):
+            b = np.asarray(values["batch_size"])
+            if np.any(b > self.sampler.max_batch_size) or np.any(b < 1):
+                raise DesignerInputError("hyper.batch_size", f"must be in 1..max_batch_size={self.sampler.max_batch_size}")
+        return Hyper(**{f: jnp.asarray(values[f], jnp.int32 if f == "batch_size" else self.dtype) for f in Hyper._fields})
+
+    def default_init(self, key, scale: float = 1.0):
+        """Model parameters ``model.init_params(key, scale)`` plus the task's extra parameters."""
+        k1, k2 = jax.random.split(key)
+        params = dict(self.model.init_params(k1, scale, self.dtype))
+        extra = self.task.extra_param_shapes(self.model)
+        keys = jax.random.split(k2, max(len(extra), 1))
+        for k, (name, shape) in zip(keys, sorted(extra.items())):
+            params[name] = scale * jax.random.normal(k, shape, self.dtype)
+        return params
+
+    def init_state(self, params, key) -> State:
+        """State of one run from its parameters and PRNG key."""
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, self.dtype), params)
+        return State(params, self.optimizer.init(params), key, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.nan, self.dtype))
+
+    def setup(self, seeds, hyper: Hyper, init: Callable | None = None, data_seeds=None, init_scale: float = 1.0):
+        """Batched initial states and data for runs ``r = 0..R-1``.
+
+        ``seeds[r]`` seeds the run's initialization and noise; ``data_seeds[r]`` (default
+        ``seeds``) its data, so a hyperparameter sweep on one data set repeats a data seed.
+        ``init(key) -> params`` overrides the default initialization (``default_init`` at
+        ``init_scale``). Hyper fields are broadcast to ``R``. Returns ``(state, hyper, data)``.
+        """
+        seeds = np.atleast_1d(np.asarray(seeds, np.int64))
+        data_seeds = seeds if data_seeds is None else np.atleast_1d(np.asarray(data_seeds, np.int64))
+        r = max(len(seeds), len(data_seeds), *(np.size(h) for h in hyper))
+        seeds, data_seeds = np.broadcast_to(seeds, (r,)), np.broadcast_to(data_seeds, (r,))
+        hyper = Hyper(*(jnp.broadcast_to(h, (r,)) for h in hyper))
+        base = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+        data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(jax.vmap(jax.random.PRNGKey)(jnp.asarray(data_seeds)))
+        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(base)
+        run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(base)
+        data = jax.vmap(lambda k: self.task.generate(k, self.dtype))(data_keys)
+        make = init if init is not None else (lambda k: self.default_init(k, init_scale))
+        params = jax.vmap(make)(init_keys)
+        state = jax.vmap(self.init_state)(params, run_keys)
+        return state, hyper, data
+
+    # -- one step ------------------------------------------------------------------------------
+    def _examples(self, key, hyper, data):
+        task, dtype = self.task, self.dtype
+        if task.streaming:
+            return task.fresh_examples(data, key, self.sampler.max_batch_size), self.sampler.mask(hyper, dtype)
+        examples = data["train"]
+        n = task.n_examples
+        if self.sampler is None:
+            idx, weights = None, jnp.full((n,), 1.0 / n, dtype)
+        else:
+            idx, weights = self.sampler.sample(key, n, hyper)
+        if idx is not None:
+            examples = jax.tree_util.tree_map(lambda a: a[idx], examples)
+        if "weight" in examples:
+            weights = weights * examples["weight"]
+        return examples, weights
+
+    def step(self, state: State, hyper: Hyper, data) -> tuple[State, StepInfo]:
+        """One SGD step of one run (pure; the scan body)."""
+        task, model, params = self.task, self.model, state.params
+        key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
+        examples, weights = self._examples(k_sample, hyper, data)
+        y = examples["y"]
+        for p in self.pieces:
+            y = p.perturb_targets(k_label, y, hyper)
+
+        def data_loss(out):
+            sq = (y - out) ** 2
+            per = jnp.mean(sq.reshape(sq.shape[0], -1), axis=1)
+            return jnp.sum(weights * per)
+
+        def penalties(z):
+            return sum((p.penalty(z, hyper) for p in self.pieces), jnp.zeros((), self.dtype))
+
+        if isinstance(task, PredictorTask):
+            z, pullback = jax.vjp(model.predictor, params)
+            loss, gz = jax.value_and_grad(
+                lambda z: data_loss(task.outputs_from_predictor(z, data, examples)) + penalties(z))(z)
+            (grads,) = pullback(gz)
+        else:
+            loss, grads = jax.value_and_grad(
+                lambda p: data_loss(task.outputs(model, p, data, examples)) + penalties(model.predictor(p)))(params)
+            gz = jnp.zeros((), self.dtype)
+        for p in self.pieces:
+            grads = p.transform_grad(grads, params, hyper)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
+        lr = hyper.learning_rate
+        params = jax.tree_util.tree_map(lambda w, u: w - lr.astype(w.dtype) * u, params, updates)
+        keys = jax.random.split(k_after, max(len(self.pieces), 1))
+        for k, p in zip(keys, self.pieces):
+            params = p.after_update(params, k, hyper)
+        return State(params, opt_state, key, state.step + 1, loss.astype(self.dtype)), StepInfo(loss, gz)
+
+    def record(self, state: State, data) -> dict:
+        """Metrics of one run: the task's, the model's symmetry metrics, last loss, finiteness."""
+        out = dict(self.task.metrics(self.model, state.params, data))
+        out.update(model_metrics(self.model, state.params))
+        out["batch_loss"] = state.loss
+        out["finite"] = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)]))
+        out["step"] = state.step
+        return out
+
+    def _chunk(self, state, hyper, data, n_records: int, every: int):
+        self.n_traces += 1  # runs only while tracing: counts compilations of the chunk
+
+        def inner(s, _):
+            return self.step(s, hyper, data)[0], None
+
+        def outer(s, _):
+            s, _ = jax.lax.scan(inner, s, None, length=every)
+            return s, self.record(s, data)
+
+        return jax.lax.scan(outer, state, None, length=n_records)
+
+    # -- driving ---------------------------------------------------------------------------------
+    def initial_records(self, state: State, data) -> dict[str, np.ndarray]:
+        """Metrics at the initial state, one per run."""
+        return jax.tree_util.tree_map(np.asarray, self._record_jit(state, data))
+
+    def run(self, state: State, hyper: Hyper, data, steps: int, every: int,
+            records_per_chunk: int | None = None, on_chunk: Callable[[int], None] | None = None,
+            should_cancel: Callable[[], bool] | None = None) -> Simulation:
+        """Run ``steps`` steps of every run, recording metrics every ``every`` steps.
+
+        The work is cut into chunks of ``records_per_chunk`` records (default: about 20 chunks),
+        each one call of the same compiled program. Between chunks ``on_chunk(steps_done)`` is
+        called and, when ``should_cancel()`` is true, :class:`designer.errors.Cancelled` is raised.
+        Records are host arrays with axes (run, record, ...).
+        """
+        if steps < 0 or every < 1 or steps % every:
+            raise DesignerInputError("steps", f"steps={steps} must be a non-negative multiple of every={every}")
+        n_rec = steps // every
+        if n_rec == 0:
+            return Simulation(state, {}, np.zeros(np.shape(state.step), np.int32))
+        rpc = records_per_chunk or _largest_divisor_at_most(n_rec, math.ceil(n_rec / 20))
+        if n_rec % rpc:
+            raise DesignerInputError("records_per_chunk", f"{rpc} does not divide the {n_rec} records")
+        chunks = []
+        for c in range(n_rec // rpc):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"cancelled after {c * rpc * every} of {steps} steps")
+            state, rec = self._chunk_jit(state, hyper, data, rpc, every)
+            chunks.append(jax.tree_util.tree_map(np.asarray, rec))
+            if on_chunk is not None:
+                on_chunk((c + 1) * rpc * every)
+        records = {k: np.concatenate([ch[k] for ch in chunks], axis=1) for k in chunks[0]}
+        status = np.where(records["finite"][:, -1], 0, 1).astype(np.int32)
+        return Simulation(state, records, status)

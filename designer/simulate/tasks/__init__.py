@@ -1,0 +1,50 @@
+"""Tasks of the simulator: one file each, one line each in ``TASKS``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ...families import pydantic_error
+from ._base import PredictorTask, Task
+from .attention_teacher import AttentionTeacher, AttentionTeacherSpec
+from .cosine_sparse import CosineSparse, CosineSparseSpec
+from .matrix import MatrixCompletion, MatrixCompletionSpec, MatrixSensing, MatrixSensingSpec, effective_rank
+from .piecewise_constant import PiecewiseConstant, PiecewiseConstantSpec
+from .relu_teacher import ReluTeacher, ReluTeacherSpec
+from .scalar_target import ScalarTarget, ScalarTargetSpec
+from .sparse_regression import SparseRegression, SparseRegressionSpec
+
+#: task kind -> its pydantic spec (``build()`` makes the task).
+TASKS: dict[str, type] = {
+    "sparse_regression": SparseRegressionSpec,
+    "cosine_sparse": CosineSparseSpec,
+    "piecewise_constant": PiecewiseConstantSpec,
+    "matrix_completion": MatrixCompletionSpec,
+    "matrix_sensing": MatrixSensingSpec,
+    "relu_teacher": ReluTeacherSpec,
+    "attention_teacher": AttentionTeacherSpec,
+    "scalar_target": ScalarTargetSpec,
+}
+
+TaskSpec = Annotated[Union[tuple(TASKS.values())], Field(discriminator="kind")]
+_ADAPTER = TypeAdapter(TaskSpec)
+
+
+def build_task(spec: Any, field: str = "task") -> Task:
+    """Make a task from a spec (dict, JSON text, spec object, or an already built task)."""
+    if isinstance(spec, Task):
+        return spec
+    try:
+        parsed = _ADAPTER.validate_json(spec) if isinstance(spec, (str, bytes)) else _ADAPTER.validate_python(spec)
+    except ValidationError as exc:
+        raise pydantic_error(exc, field) from None
+    return parsed.build()
+
+
+__all__ = [
+    "TASKS", "Task", "PredictorTask", "TaskSpec", "build_task", "effective_rank",
+    "AttentionTeacher", "CosineSparse", "MatrixCompletion", "MatrixSensing", "PiecewiseConstant",
+    "ReluTeacher", "ScalarTarget", "SparseRegression",
+]
