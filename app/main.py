@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.endpoints import router as auth_router
-from app.auth.service import UserModeCache, ensure_local_user
+from app.auth.service import PrincipalCache, UserModeCache, ensure_local_user
 from app.auth import repository as auth_repository
 from app.bias.endpoints import router as bias_router
 from app.catalog.endpoints import router as catalog_router
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.database = Database(settings)
     app.state.numerics = NumericsGateway(settings.bias_processes, settings.bias_timeout_seconds)
     app.state.user_mode = UserModeCache()
+    app.state.principal_cache = PrincipalCache()
     app.state.supervisor = None
     app.state.metrics = Metrics()
 

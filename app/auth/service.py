@@ -96,3 +96,31 @@ def authenticate(session: Session, token: str | None, user_mode: UserModeCache) 
     if local is None:  # created at start; only missing if the database was swapped underneath
         raise MissingToken()
     return Principal(local.id, local.name, True)
+
+
+class PrincipalCache:
+    """Recently authenticated tokens (by hash), kept ``ttl`` seconds to spare a query per request.
+
+    Only successes are cached; the single-user principal (token None) is cached too, so a new
+    user ends single-user mode within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 2.0, size: int = 1024):
+        self.ttl, self.size = ttl, size
+        self._lock = threading.Lock()
+        self._items: dict[str | None, tuple[float, Principal]] = {}
+
+    def get(self, token: str | None) -> Principal | None:
+        key = hash_token(token) if token else None
+        with self._lock:
+            item = self._items.get(key)
+        if item is None or time.monotonic() - item[0] > self.ttl:
+            return None
+        return item[1]
+
+    def put(self, token: str | None, principal: Principal) -> None:
+        key = hash_token(token) if token else None
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = (time.monotonic(), principal)

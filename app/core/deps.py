@@ -49,8 +49,14 @@ def get_principal(
 ) -> Principal:
     """The caller, from its bearer token (own short read session: no write lock held)."""
     token = credentials.credentials if credentials else None
+    cache = request.app.state.principal_cache
+    hit = cache.get(token)
+    if hit is not None:
+        return hit
     with request.app.state.database.reading() as session:
-        return authenticate(session, token, request.app.state.user_mode)
+        principal = authenticate(session, token, request.app.state.user_mode)
+    cache.put(token, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
