@@ -130,7 +130,11 @@ class Bernoulli(Sampler):
 
     def sample(self, key, n, hyper):
         dtype = jnp.result_type(hyper.learning_rate)
-        keep = jax.random.bernoulli(key, self.fraction, (n,)).astype(dtype)
+        # compare raw 32-bit draws with the threshold: no float conversion (the hot path of Fig. 4)
+        threshold = min(int(round(self.fraction * 2.0**32)), 2**32 - 1)
+        keep = (jax.random.bits(key, (n,), jnp.uint32) < jnp.uint32(threshold)).astype(dtype)
+        if self.fraction >= 1.0:
+            keep = jnp.ones((n,), dtype)
         denom = n if self.normalize == "all" else self.fraction * n
         return None, keep / denom
 

@@ -166,9 +166,10 @@ class Simulator:
 
     # -- one step ------------------------------------------------------------------------------
     def _examples(self, key, hyper, data):
+        """``(examples, weights, idx)``; ``idx`` is set when outputs must be gathered after the fact."""
         task, dtype = self.task, self.dtype
         if task.streaming:
-            return task.fresh_examples(data, key, self.sampler.max_batch_size), self.sampler.mask(hyper, dtype)
+            return task.fresh_examples(data, key, self.sampler.max_batch_size), self.sampler.mask(hyper, dtype), None
         examples = data["train"]
         n = task.n_examples
         if self.sampler is None:
@@ -179,13 +180,14 @@ class Simulator:
             examples = jax.tree_util.tree_map(lambda a: a[idx], examples)
         if "weight" in examples:
             weights = weights * examples["weight"]
-        return examples, weights
+        late = idx if getattr(task, "gather_outputs", False) else None
+        return examples, weights, late
 
     def step(self, state: State, hyper: Hyper, data) -> tuple[State, StepInfo]:
         """One SGD step of one run (pure; the scan body)."""
         task, model, params = self.task, self.model, state.params
         key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
-        examples, weights = self._examples(k_sample, hyper, data)
+        examples, weights, late_idx = self._examples(k_sample, hyper, data)
         y = examples["y"]
         for p in self.pieces:
             y = p.perturb_targets(k_label, y, hyper)
@@ -200,8 +202,11 @@ class Simulator:
 
         if isinstance(task, PredictorTask):
             z, pullback = jax.vjp(model.predictor, params)
-            loss, gz = jax.value_and_grad(
-                lambda z: data_loss(task.outputs_from_predictor(z, data, examples)) + penalties(z))(z)
+            def outputs(z):
+                out = task.outputs_from_predictor(z, data, examples)
+                return out if late_idx is None else out[late_idx]
+
+            loss, gz = jax.value_and_grad(lambda z: data_loss(outputs(z)) + penalties(z))(z)
             (grads,) = pullback(gz)
         else:
             loss, grads = jax.value_and_grad(

@@ -74,6 +74,10 @@ class Task(abc.ABC):
 class PredictorTask(Task):
     """A task whose outputs depend on the model only through its predictor ``z``."""
 
+    #: when True, ``outputs_from_predictor`` returns the outputs of all ``n_examples`` examples
+    #: and the simulator gathers a minibatch's entries from them (cheap when that is a reshape).
+    gather_outputs: ClassVar[bool] = False
+
     @abc.abstractmethod
     def outputs_from_predictor(self, z: jax.Array, data: dict, examples: dict) -> jax.Array:
         """Outputs for ``examples`` given the predictor ``z``."""

@@ -56,6 +56,9 @@ class MatrixCompletion(PredictorTask):
     observed: float = 0.2
 
     name = "matrix_completion"
+    #: outputs are computed for all entries (a reshape) and the simulator gathers a minibatch's
+    #: entries from them: no gather/scatter pair in the full-batch and Bernoulli cases.
+    gather_outputs = True
 
     @property
     def predictor_shape(self):
@@ -72,7 +75,7 @@ class MatrixCompletion(PredictorTask):
         return {"truth": truth, "mask": mask, "train": train}
 
     def outputs_from_predictor(self, z, data, examples):
-        return z.reshape(-1)[examples["index"]]
+        return z.reshape(-1)
 
     def metrics(self, model, params, data):
         z = model.predictor(params)

@@ -24,7 +24,7 @@ from ._base import DesignerInputError, Task, mse
 class ReluTeacher(Task):
     inputs: int = 3
     teacher_hidden: int = 16
-    outputs: int = 1
+    output_dim: int = 1
     teacher_std: float = 1.5
     eval_size: int = 800
 
@@ -38,7 +38,7 @@ class ReluTeacher(Task):
         kw, kv, ke = jax.random.split(key, 3)
         teacher = {
             "W": self.teacher_std * jax.random.normal(kw, (self.teacher_hidden, self.inputs), dtype),
-            "V": self.teacher_std * jax.random.normal(kv, (self.teacher_hidden, self.outputs), dtype),
+            "V": self.teacher_std * jax.random.normal(kv, (self.teacher_hidden, self.output_dim), dtype),
         }
         x = jax.random.normal(ke, (self.eval_size, self.inputs), dtype)
         data = {"teacher": teacher}
@@ -53,9 +53,9 @@ class ReluTeacher(Task):
     def check_model(self, model):
         if not isinstance(model, ReluTwoLayer):
             raise DesignerInputError("model", f"relu_teacher trains a relu_two_layer family, got {getattr(model, 'name', model)}")
-        if (model.inputs, model.outputs) != (self.inputs, self.outputs):
+        if (model.inputs, model.outputs) != (self.inputs, self.output_dim):
             raise DesignerInputError("model", f"student inputs/outputs {model.inputs}/{model.outputs} "
-                                     f"differ from the teacher's {self.inputs}/{self.outputs}")
+                                     f"differ from the teacher's {self.inputs}/{self.output_dim}")
 
     def outputs(self, model, params, data, examples):
         return model.apply(params, examples["x"])
@@ -76,4 +76,5 @@ class ReluTeacherSpec(BaseModel):
     eval_size: int = Field(800, ge=1, le=1_000_000)
 
     def build(self) -> ReluTeacher:
-        return ReluTeacher(**self.model_dump(exclude={"kind"}))
+        return ReluTeacher(inputs=self.inputs, teacher_hidden=self.teacher_hidden, output_dim=self.outputs,
+                           teacher_std=self.teacher_std, eval_size=self.eval_size)

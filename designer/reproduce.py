@@ -1,0 +1,386 @@
+"""The paper's five experiments (shared/experiments.md part A), reproduced side by side.
+
+``run_figure(figure, steps=..., seeds=..., out_dir=...)`` runs the authors' exact configuration of
+one figure (their step count by default) with the simulator of :mod:`designer.simulate` over
+several seeds at once (one ``vmap``), continues each run to a longer horizon (the authors' own
+"final accuracy" horizon where they had one, a multiple of theirs otherwise), and writes
+``{figure}.json`` and ``{figure}.png`` into ``out_dir``.
+
+JSON schema: ``{"figure", "config", "rows": [{"metric", "model", "authors", "ours",
+"ours_spread", "ours_converged"}]}`` with one row per number in the authors' result column;
+``ours`` is the mean over seeds at the authors' horizon, ``ours_spread`` the standard deviation
+over seeds, ``ours_converged`` the mean at the longer horizon (null for quantities at
+initialization). Seeds draw their own data, teacher and initialization (the authors' single
+PyTorch seed cannot be replayed in JAX), so the comparison is of distributions, not of bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import Cancelled, DesignerInputError
+from .simulate import Simulator
+
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6")
+DEFAULT_SEEDS = 4
+RECORDS = 100  # records per run up to the authors' horizon
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One trained model of a figure (one simulation, batched over seeds)."""
+
+    name: str
+    model: dict
+    task: dict
+    noise: tuple
+    learning_rate: float
+    init: Callable  # (simulator, key) -> params
+    init_note: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One number of the authors' result column and how to compute ours from a snapshot."""
+
+    metric: str
+    model: str
+    authors: float
+    at: str  # "start" (initialization) or "end"
+    value: Callable[[dict], np.ndarray]  # records at one snapshot, (seeds, ...) -> (seeds,)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    name: str
+    title: str
+    steps: int
+    converged_steps: int
+    converged_note: str
+    curves: tuple
+    rows: tuple
+
+
+# -- initializations (the authors' scripts) ---------------------------------------------------------
+
+def _unbalance_scales(n, log_scale=1.2, dtype=jnp.float32):
+    return jnp.exp(jnp.linspace(-log_scale, log_scale, n)).astype(dtype)
+
+
+def _init_relu(sim, key):
+    p = sim.default_init(key, 0.05)
+    s = _unbalance_scales(p["W"].shape[0], dtype=sim.dtype)
+    return {"W": p["W"] * s[:, None], "V": p["V"] / s[:, None]}
+
+
+def _init_attention(sim, key):
+    k1, k2 = jax.random.split(key)
+    p = sim.default_init(k1, 0.1)
+    s = _unbalance_scales(p["WQ"].shape[1], dtype=sim.dtype)
+    boost = 0.25 + jnp.abs(jax.random.normal(k2, (), sim.dtype)) / 4
+    return {"WQ": p["WQ"] * s[None, :] * boost, "WK": p["WK"] / s[None, :], "WV": p["WV"]}
+
+
+def _init_matrix(sim, key):
+    k1, k2 = jax.random.split(key)
+    shapes = sim.model.param_shapes()
+    return {"W1": 0.11 * jax.random.normal(k1, shapes["W1"], sim.dtype),
+            "W2": 0.1 * jax.random.normal(k2, shapes["W2"], sim.dtype)}
+
+
+def _init_normal(scale):
+    return lambda sim, key: sim.default_init(key, scale)
+
+
+# -- row helpers -----------------------------------------------------------------------------------
+
+def _bal(fn):
+    return lambda r: fn(r["balance"].reshape(r["balance"].shape[0], -1))
+
+
+_min = _bal(lambda b: b.min(axis=1))
+_max = _bal(lambda b: b.max(axis=1))
+_mean_abs_log = _bal(lambda b: np.abs(np.log(b)).mean(axis=1))
+
+
+def _field(name):
+    return lambda r: np.asarray(r[name], np.float64)
+
+
+def _mode_energy(i):
+    return lambda r: 2.0 * r["predictor_singular_values"][:, i]
+
+
+def _fig2():
+    curve = Curve("student", {"family": "relu_two_layer", "hidden": 16, "inputs": 3},
+                  {"kind": "relu_teacher", "inputs": 3, "teacher_hidden": 16, "teacher_std": 1.5, "eval_size": 800},
+                  ({"kind": "minibatch", "batch_size": 8}, {"kind": "label_noise", "scale": 0.1}), 5e-5, _init_relu,
+                  "N(0, 0.05^2), row j of W times s_j, V_j / s_j, s = exp(linspace(-1.2, 1.2, 16))")
+    rows = (
+        Row("balance_min", "student", 0.002, "start", _min), Row("balance_max", "student", 3.6, "start", _max),
+        Row("balance_min", "student", 0.94, "end", _min), Row("balance_max", "student", 1.005, "end", _max),
+        Row("mean_abs_log_balance", "student", 2.02, "start", _mean_abs_log),
+        Row("mean_abs_log_balance", "student", 0.013, "end", _mean_abs_log),
+        Row("train_mse", "student", 1.0, "end", _field("train_mse")),
+    )
+    return Figure("fig2", "Two-layer ReLU teacher-student: |v_j| / |W[j,:]|", 40_000, 500_000,
+                  "500,000 steps (the authors' final-accuracy horizon)", (curve,), rows)
+
+
+def _fig3():
+    curve = Curve("student", {"family": "attention_qk", "d_emb": 16, "d_head": 8},
+                  {"kind": "attention_teacher", "d_emb": 16, "d_head": 8, "seq": 8, "teacher_std": 0.75},
+                  ({"kind": "minibatch", "batch_size": 16}, {"kind": "label_noise", "scale": 0.02}), 1e-3,
+                  _init_attention, "N(0, 0.1^2), W_Q[:,j] * s_j, W_K[:,j] / s_j, W_Q * (1/4 + |N|/4)")
+    rows = (
+        Row("balance_min", "student", 0.037, "start", _min), Row("balance_max", "student", 5.3, "start", _max),
+        Row("balance_min", "student", 0.935, "end", _min), Row("balance_max", "student", 1.012, "end", _max),
+        Row("frobenius_ratio", "student", 0.379, "start", _field("frobenius_ratio")),
+        Row("frobenius_ratio", "student", 0.983, "end", _field("frobenius_ratio")),
+        Row("nuclear_ratio", "student", 0.367, "start", _field("nuclear_ratio")),
+        Row("nuclear_ratio", "student", 0.982, "end", _field("nuclear_ratio")),
+    )
+    return Figure("fig3", "Single-head attention: |W_Q[:,j]| / |W_K[:,j]|", 50_000, 300_000,
+                  "300,000 steps (the authors' final-accuracy horizon)", (curve,), rows)
+
+
+def _fig4():
+    curve = Curve("PQ", {"family": "matrix_product", "rank": 20},
+                  {"kind": "matrix_completion", "rows": 20, "cols": 20, "singular_values": [15.0, 5.0], "observed": 0.2},
+                  ({"kind": "bernoulli", "fraction": 0.5, "normalize": "all"},), 1e-3, _init_matrix,
+                  "P ~ N(0, 0.11^2), Q ~ N(0, 0.1^2), 20 x 20 each")
+    rows = tuple(Row(f"mode_energy_{i + 1}", "PQ", a, "end", _mode_energy(i))
+                 for i, a in enumerate((14.87, 4.03, 3.24, 2.19, 1.61))) + (
+        Row("balance_min", "PQ", 0.93, "end", _min), Row("balance_max", "PQ", 1.25, "end", _max),
+        Row("final_loss", "PQ", 7e-4, "end", _field("batch_loss")),
+    )
+    return Figure("fig4", "Matrix completion M = P Q: 2 x singular values (the authors' mode energies)",
+                  500_000, 2_000_000, "2,000,000 steps (4x the authors')", (curve,), rows)
+
+
+def _fig5():
+    task = {"kind": "cosine_sparse", "modes": 64, "nonzero": 3, "n_train": 32, "n_test": 10_000, "noise": 0.1}
+    curves = (
+        Curve("plain", {"family": "plain"}, task, (), 1e-3, _init_normal(1e-4), "w ~ N(0, 1e-4^2)"),
+        Curve("plain_l1", {"family": "plain"}, task, ({"kind": "l1_penalty", "strength": 0.1},), 1e-3,
+              _init_normal(1e-4), "w ~ N(0, 1e-4^2), loss + 0.1 |w|_1"),
+        Curve("designed", {"family": "hadamard", "depth": 2}, task, (), 1e-3, _init_normal(1e-2),
+              "w = p * q, p, q ~ N(0, 1e-4) (std 1e-2 each, Var(p q) = 1e-8 as the authors')"),
+    )
+    above = _field("n_above")
+    rows = tuple(Row("test_mse", m, a, "end", _field("test_mse")) for m, a in
+                 (("plain", 2.52), ("plain_l1", 0.053), ("designed", 0.023))) + tuple(
+        Row("n_coef_above_0.05", m, a, "end", above) for m, a in (("plain", 56), ("plain_l1", 3), ("designed", 5)))
+    return Figure("fig5", "Sparse spectrum on cosine features: coefficients", 50_000, 500_000,
+                  "500,000 steps (10x the authors')", curves, rows)
+
+
+def _fig6():
+    task = {"kind": "piecewise_constant", "m": 60, "noise": 0.1}
+    curves = (
+        Curve("plain", {"family": "plain"}, task, (), 1e-2, _init_normal(1e-4), "w ~ N(0, 1e-4^2), lr 1e-2"),
+        Curve("designed", {"family": "hadamard", "depth": 2, "basis": "cumsum"}, task, (), 1e-3,
+              _init_normal(0.3), "w = cumsum(w1 * w2), w1, w2 ~ N(0, 0.3^2), lr 1e-3"),
+    )
+    rows = tuple(Row(metric, m, a, "end", _field(key)) for metric, key, vals in (
+        ("recon_mse", "recon_mse", (1.389, 0.080)), ("tv", "tv", (129.6, 23.4)), ("fit_mse", "fit_mse", (3.8e-9, 8.5e-7)))
+        for m, a in zip(("plain", "designed"), vals))
+    return Figure("fig6", "Piecewise-constant signal: w = cumsum(w1 * w2)", 500_000, 2_000_000,
+                  "2,000,000 steps (4x the authors')", curves, rows)
+
+
+_BUILDERS = {"fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6}
+
+
+def figure_spec(figure: str) -> Figure:
+    """The configuration of one figure (authors' setup from shared/experiments.md)."""
+    if figure not in _BUILDERS:
+        raise DesignerInputError("figure", f"unknown figure {figure!r}; one of {', '.join(FIGURES)} or all")
+    return _BUILDERS[figure]()
+
+
+def _horizons(fig: Figure, steps: int | None) -> tuple[int, int, int]:
+    main = fig.steps if steps is None else int(steps)
+    if main < 1:
+        raise DesignerInputError("steps", f"must be >= 1, got {main}")
+    n_rec = next(d for d in range(min(RECORDS, main), 0, -1) if main % d == 0)
+    every = main // n_rec
+    conv = max(main, round(main * fig.converged_steps / fig.steps / every) * every)
+    return main, conv, every
+
+
+# -- running -------------------------------------------------------------------------------------
+
+def _snapshot(records: dict, index: int) -> dict:
+    return {k: v[:, index] for k, v in records.items()}
+
+
+def _run_curves(fig, main, conv, every, seeds, report, should_cancel):
+    out = {}
+    for curve in fig.curves:
+        sim = Simulator(curve.model, curve.task, noise=curve.noise)
+        state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
+                                       init=lambda k, c=curve, s=sim: c.init(s, k))
+        start = sim.initial_records(state, data)
+        t0 = time.perf_counter()
+        res = sim.run(state, hyper, data, conv, every, on_chunk=lambda done, n=curve.name: report(n, done),
+                      should_cancel=should_cancel)
+        wall = time.perf_counter() - t0
+        first = jax.tree_util.tree_map(lambda a: a[0], res.state.params)
+        out[curve.name] = {"start": start, "records": res.records, "status": res.status,
+                           "main": _snapshot(res.records, main // every - 1), "conv": _snapshot(res.records, -1),
+                           "wall_s": wall, "final_predictor": np.asarray(sim.model.predictor(first))}
+        if "truth" in data:
+            out["_truth"] = np.asarray(data["truth"][0])
+    return out
+
+
+def _stats(values: np.ndarray) -> tuple[float, float]:
+    v = np.asarray(values, np.float64)
+    return float(np.mean(v)), float(np.std(v))
+
+
+def _rows(fig: Figure, results: dict) -> list[dict]:
+    rows = []
+    for row in fig.rows:
+        res = results[row.model]
+        if row.at == "start":
+            ours, spread = _stats(row.value(res["start"]))
+            conv = None
+        else:
+            ours, spread = _stats(row.value(res["main"]))
+            conv = _stats(row.value(res["conv"]))[0]
+        metric = row.metric + ("_start" if row.at == "start" else "")
+        rows.append({"metric": metric, "model": row.model, "authors": row.authors, "ours": ours,
+                     "ours_spread": spread, "ours_converged": conv})
+    return rows
+
+
+def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    ax, ax2 = axes
+    first = results[fig.curves[0].name]
+    steps = first["records"]["step"][0]
+    if fig.name in ("fig2", "fig3", "fig4"):
+        bal = first["records"]["balance"][0]
+        ax.semilogy(steps, bal.reshape(len(steps), -1), lw=1)
+        ax.axhline(1.0, color="k", ls="--", lw=1)
+        ax.axvline(main, color="gray", ls=":", lw=1)
+        ax.set_title("balance ratios (seed 0); dotted: authors' horizon")
+        ax.set_xlabel("SGD step")
+        if fig.name == "fig4":
+            sv = 2 * first["records"]["predictor_singular_values"][0]
+            ax2.semilogy(steps, sv[:, :6], lw=1.2)
+            for v in (14.87, 4.03):
+                ax2.axhline(v, color="k", ls="--", lw=0.8)
+            ax2.set_title("2 x singular values of PQ (seed 0); dashed: authors")
+        elif fig.name == "fig3":
+            ax2.plot(steps, first["records"]["frobenius_ratio"][0], label="Frobenius ratio")
+            ax2.plot(steps, first["records"]["nuclear_ratio"][0], label="nuclear ratio")
+            ax2.axhline(1.0, color="k", ls="--", lw=1)
+            ax2.legend()
+            ax2.set_title("|W_Q| / |W_K| (seed 0)")
+        else:
+            ax2.semilogy(steps, first["records"]["train_mse"][0])
+            ax2.set_title("train MSE, clean evaluation set (seed 0)")
+        ax2.axvline(main, color="gray", ls=":", lw=1)
+        ax2.set_xlabel("SGD step")
+    else:
+        key = "test_mse" if fig.name == "fig5" else "recon_mse"
+        for c in fig.curves:
+            r = results[c.name]["records"]
+            ax.loglog(r["step"][0], r[key][0], label=c.name)
+        ax.axvline(main, color="gray", ls=":", lw=1)
+        ax.set_title(f"{key} (seed 0); dotted: authors' horizon")
+        ax.set_xlabel("step")
+        ax.legend()
+        fin = {c.name: results[c.name]["final_predictor"] for c in fig.curves}
+        truth = results["_truth"]
+        if fig.name == "fig5":
+            k = np.arange(truth.shape[0])
+            ax2.plot(k, truth, "ko", label="true")
+            for i, (n, w) in enumerate(fin.items()):
+                ax2.plot(k + 0.15 * (i + 1), w, ".", label=n)
+            ax2.set_xlabel("frequency k")
+        else:
+            ax2.plot(truth, "k", lw=2, label="true")
+            for n, w in fin.items():
+                ax2.plot(w, lw=1, label=n)
+            ax2.set_xlabel("index")
+        ax2.set_title(f"predictor at {conv:,} steps (seed 0)")
+        ax2.legend()
+    figure.suptitle(f"{fig.name}: {fig.title}")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = None, out_dir,
+               progress: Callable[[float, str], None] | None = None,
+               should_cancel: Callable[[], bool] | None = None) -> dict:
+    """Reproduce one figure (or ``"all"``) and write ``{figure}.json`` and ``{figure}.png``.
+
+    Args:
+        figure: ``fig2`` .. ``fig6`` or ``all``.
+        steps: steps at the authors' horizon (default: theirs); the longer horizon scales with it.
+        seeds: number of seeds, run as one batched computation (default 4).
+        out_dir: directory for the outputs (created).
+        progress: called as ``progress(fraction, stage)`` between chunks.
+        should_cancel: polled between chunks; when true, :class:`designer.errors.Cancelled` is raised.
+
+    Returns:
+        The JSON document (for ``all``: ``{"figure": "all", "figures": {name: document}}``).
+    """
+    seeds = DEFAULT_SEEDS if seeds is None else int(seeds)
+    if seeds < 1:
+        raise DesignerInputError("seeds", f"must be >= 1, got {seeds}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(FIGURES) if figure == "all" else [figure]
+    figs = [figure_spec(n) for n in names]
+    plans = [(f, *_horizons(f, steps)) for f in figs]
+    total = sum(conv * len(f.curves) for f, _, conv, _ in plans)
+    done_before = 0
+    docs = {}
+    for fig, main, conv, every in plans:
+        def report(curve_name, done, base=done_before, f=fig, c=conv):
+            if progress is not None:
+                idx = [cv.name for cv in f.curves].index(curve_name)
+                progress((base + idx * c + done) / total, f"{f.name}:{curve_name} {done:,}/{c:,} steps")
+
+        if progress is not None:
+            progress(done_before / total, f"{fig.name}: compiling")
+        results = _run_curves(fig, main, conv, every, seeds, report, should_cancel)
+        done_before += conv * len(fig.curves)
+        doc = {
+            "figure": fig.name,
+            "config": {
+                "title": fig.title, "steps": main, "converged_steps": conv, "converged_note": fig.converged_note,
+                "authors_steps": fig.steps, "seeds": seeds, "record_every": every, "dtype": "float32",
+                "spread": "standard deviation over seeds",
+                "curves": [{"model": c.name, "parameterization": c.model, "task": c.task, "noise": list(c.noise),
+                            "learning_rate": c.learning_rate, "init": c.init_note,
+                            "status": [int(s) for s in results[c.name]["status"]],
+                            "wall_s": round(results[c.name]["wall_s"], 3)} for c in fig.curves],
+            },
+            "rows": _rows(fig, results),
+        }
+        (out / f"{fig.name}.json").write_text(json.dumps(doc, indent=2))
+        _plot(fig, results, main, conv, out / f"{fig.name}.png")
+        docs[fig.name] = doc
+    if progress is not None:
+        progress(1.0, "done")
+    return docs[figure] if figure != "all" else {"figure": "all", "figures": docs}
