@@ -16,12 +16,11 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import expm
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, require
-from ._matrix import gl_basis, truncated_svd
+from ._matrix import expm, gl_basis, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
