@@ -1,0 +1,58 @@
+"""Target regularizers of the inverse designer: one file each, one line each in ``TARGETS``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ..families import pydantic_error
+from ._base import Target
+from .basis_l1 import BasisL1, BasisL1Spec
+from .group_l21 import GroupL21, GroupL21Spec
+from .l1 import L1, L1Spec
+from .log_det import LogDet, LogDetSpec
+from .log_sum import LogSum, LogSumSpec
+from .lp import Lp, LpSpec
+from .nuclear import Nuclear, NuclearSpec
+from .schatten import Schatten, SchattenSpec
+from .tabulated import Tabulated, TabulatedSpec
+from .tv import TotalVariation, TotalVariationSpec
+
+#: target kind -> its pydantic spec (``build(shape)`` makes the target).
+TARGETS: dict[str, type] = {
+    "l1": L1Spec,
+    "lp": LpSpec,
+    "log_sum": LogSumSpec,
+    "group_l21": GroupL21Spec,
+    "tv": TotalVariationSpec,
+    "basis_l1": BasisL1Spec,
+    "nuclear": NuclearSpec,
+    "schatten": SchattenSpec,
+    "log_det": LogDetSpec,
+    "tabulated": TabulatedSpec,
+}
+
+TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
+_ADAPTER = TypeAdapter(TargetSpec)
+
+
+def parse_target_spec(spec: Any, field: str = "target"):
+    """Validate a target spec given as a dict, JSON text or spec object (errors name the field)."""
+    try:
+        if isinstance(spec, (str, bytes)):
+            return _ADAPTER.validate_json(spec)
+        return _ADAPTER.validate_python(spec)
+    except ValidationError as exc:
+        raise pydantic_error(exc, field) from None
+
+
+def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
+    """Make a :class:`Target` for predictors of ``shape``."""
+    return parse_target_spec(spec).build(tuple(shape))
+
+
+__all__ = [
+    "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
+    "BasisL1", "GroupL21", "L1", "LogDet", "LogSum", "Lp", "Nuclear", "Schatten", "Tabulated", "TotalVariation",
+]

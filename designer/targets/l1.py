@@ -1,0 +1,32 @@
+"""``l1``: ``R*(z) = sum_i |z_i|`` (sparsity)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict
+
+from ._base import Target, check_domain
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class L1(Target):
+    kind = "l1"
+
+    def value(self, z):
+        return jnp.sum(jnp.abs(z))
+
+
+class L1Spec(BaseModel):
+    """L1 norm ``sum_i |z_i|`` of a vector (sparsity)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["l1"] = "l1"
+
+    def build(self, shape: tuple[int, ...]) -> L1:
+        check_domain(self.kind, "vector", shape)
+        return L1()

@@ -1,0 +1,35 @@
+"""``log_det``: ``R*(M) = sum_i log(s_i(M) + epsilon)`` (the log-det rank heuristic, Fazel et al. 2003)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._base import Target, check_domain
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LogDet(Target):
+    epsilon: jax.Array | float = 1e-5
+    kind = "log_det"
+    domain = "matrix"
+
+    def value(self, z):
+        return jnp.sum(jnp.log(jnp.linalg.svd(z, compute_uv=False) + self.epsilon))
+
+
+class LogDetSpec(BaseModel):
+    """``sum_i log(s_i + epsilon)`` of a matrix (smoothed log-determinant, a spectral log-sparsity)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["log_det"] = "log_det"
+    epsilon: float = Field(1e-5, gt=0.0, le=1e6, description="smoothing epsilon > 0")
+
+    def build(self, shape: tuple[int, ...]) -> LogDet:
+        check_domain(self.kind, "matrix", shape)
+        return LogDet(float(self.epsilon))

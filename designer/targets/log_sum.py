@@ -1,0 +1,34 @@
+"""``log_sum``: ``R*(z) = sum_i log(|z_i| + epsilon)`` (log-sparsity, Candes-Wakin-Boyd 2008)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._base import Target, check_domain
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LogSum(Target):
+    epsilon: jax.Array | float = 1e-5
+    kind = "log_sum"
+
+    def value(self, z):
+        return jnp.sum(jnp.log(jnp.abs(z) + self.epsilon))
+
+
+class LogSumSpec(BaseModel):
+    """``sum_i log(|z_i| + epsilon)`` of a vector (the gauge bias of a Hadamard product is its epsilon -> 0 limit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["log_sum"] = "log_sum"
+    epsilon: float = Field(1e-5, gt=0.0, le=1e6, description="smoothing epsilon > 0 (default below the default sampling range)")
+
+    def build(self, shape: tuple[int, ...]) -> LogSum:
+        check_domain(self.kind, "vector", shape)
+        return LogSum(float(self.epsilon))

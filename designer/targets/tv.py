@@ -1,0 +1,44 @@
+"""``tv``: total variation of a 1-D signal, ``R*(z) = sum_i |z_{i+1} - z_i|``.
+
+Its structure lives in the cumulative-sum basis (``z = cumsum(c)``, ``c`` = first differences and
+the offset ``z_0``), where the default sampling draws the coefficients. TV ignores the offset, a
+Hadamard product on that basis does not, so the best achievable fit is not exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import DesignerInputError
+from ._base import Target, check_domain
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TotalVariation(Target):
+    kind = "tv"
+
+    @property
+    def sampling_basis(self):
+        return "cumsum"
+
+    def value(self, z):
+        return jnp.sum(jnp.abs(jnp.diff(z)))
+
+
+class TotalVariationSpec(BaseModel):
+    """Total variation ``sum_i |z_{i+1} - z_i|`` of a 1-D signal (piecewise-constant signals)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["tv"] = "tv"
+
+    def build(self, shape: tuple[int, ...]) -> TotalVariation:
+        check_domain(self.kind, "vector", shape)
+        if shape[0] < 2:
+            raise DesignerInputError("shape", "total variation needs at least 2 coordinates")
+        return TotalVariation()
