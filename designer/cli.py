@@ -16,7 +16,7 @@ from typing import Callable
 from .errors import DesignerInputError, NumericalFailure
 
 #: Sub-commands of the library: name -> module with ``register(subparsers)``.
-_BUILTIN = ["designer.commands.bias", "designer.commands.reproduce"]
+_BUILTIN = ["designer.commands.bias", "designer.commands.reproduce", "designer.commands.design"]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -34,7 +34,6 @@ def _induced(prob, r: dict, points: np.ndarray) -> np.ndarray:
 def _slices(prob):
     """Three 1-D slices through the first sampled point: ``(label, x, points, log_x)``."""
     req = prob.request
-    top = 10.0 ** req.sampling.log10_max
     base = prob.points[0]
     out = []
     if prob.domain == "vector":
@@ -42,12 +41,13 @@ def _slices(prob):
         basis = prob.target.sampling_basis
         synth, analysis = bases.synthesis(basis, d), bases.analysis(basis, d)
         c0 = analysis @ base
-        x = np.linspace(-top, top, SLICE_POINTS)
+        half = np.logspace(req.sampling.log10_min, req.sampling.log10_max, SLICE_POINTS // 2)
+        x = np.concatenate([-half[::-1], half])  # symmetric, log-spaced: shows small magnitudes too
         for k in sorted({0, d // 2, d - 1}):
             c = np.repeat(c0[None, :], SLICE_POINTS, axis=0)
             c[:, k] = x
             label = f"coefficient {k}" + ("" if basis == "identity" else f" ({basis} basis)")
-            out.append((label, x, c @ synth.T, False))
+            out.append((label, x, c @ synth.T, "symlog"))
     else:
         u, s0, vt = np.linalg.svd(base, full_matrices=False)
         x = np.logspace(req.sampling.log10_min, req.sampling.log10_max, SLICE_POINTS)
@@ -58,7 +58,7 @@ def _slices(prob):
                 s = s0.copy()
                 s[k] = xi
                 pts[i] = (u * s[None, :]) @ vt
-            out.append((f"singular value {k + 1} of {r}", x, pts, True))
+            out.append((f"singular value {k + 1} of {r}", x, pts, "log"))
     return out
 
 
@@ -79,8 +79,10 @@ def plot_design(prob, r: dict, entry: dict, path) -> None:
         induced = _induced(prob, r, pts)
         ax.plot(x, a * target + b, "k--", lw=2, label="target a R*(z) + b")
         ax.plot(x, induced, "C0-", lw=1.5, label="induced bias R_phi(z)")
-        if logx:
-            ax.set_xscale("log")
+        if logx == "symlog":
+            ax.set_xscale("symlog", linthresh=10.0 ** prob.request.sampling.log10_min)
+        else:
+            ax.set_xscale(logx)
         ax.set_xlabel(label)
         ax.set_ylabel("bias (unit = 1)")
         ax.set_title(f"slice along {label}", fontsize=9)

@@ -1,0 +1,157 @@
+"""The seam between the numerical library and the job service (``app/`` runs these as jobs).
+
+``JobSpec`` is a pure-pydantic discriminated union on ``kind`` (the service's API schemas re-use
+it); :func:`run_job` validates a spec, runs it in ``workdir``, reports progress between steps and
+returns ``{"result": JSON-able dict, "artifacts": [file names written in workdir]}``.
+
+Errors: :class:`designer.errors.DesignerInputError` (bad input, names the field),
+:class:`JobCancelled` (``should_cancel()`` turned true; a subclass of
+:class:`designer.errors.Cancelled`), :class:`designer.errors.NumericalFailure`.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Annotated, Any, Callable, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .design._request import ALL_MECHANISMS, MechanismName, SamplingSpec
+from .errors import Cancelled, DesignerInputError
+from .targets import TargetSpec
+
+
+class JobCancelled(Cancelled):
+    """The job stopped between steps because ``should_cancel()`` returned true."""
+
+
+class ValidateSpec(BaseModel):
+    """A validation run to follow the design (typed by issue 5; for now its ``task`` and options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task: str = Field(..., min_length=1, max_length=100, description="the validation task to run on the design")
+    steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps")
+    seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
+
+
+class DesignJobSpec(BaseModel):
+    """An inverse design (``designer design``) as a job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    kind: Literal["design"] = "design"
+    target: TargetSpec
+    shape: list[int] = Field(..., min_length=1, max_length=2, description="predictor shape: [d] or [m, n]")
+    mechanisms: list[MechanismName] = Field(default_factory=lambda: list(ALL_MECHANISMS), min_length=1)
+    budget: int | None = Field(None, ge=1, le=100_000, description="largest number of candidates to score")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    max_depth: int = Field(4, ge=2, le=8, description="largest factorization depth searched")
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    strength: float = Field(1.0, gt=0.0, le=1e6, description="requested regularization strength")
+    validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design (issue 5)")
+
+
+class ReproduceJobSpec(BaseModel):
+    """Reproduce a figure of the paper (``designer reproduce``) as a job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["reproduce"] = "reproduce"
+    figure: Literal["fig2", "fig3", "fig4", "fig5", "fig6", "all"]
+    steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps at the authors' horizon")
+    seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
+
+
+JobSpec = Annotated[Union[DesignJobSpec, ReproduceJobSpec], Field(discriminator="kind")]
+_ADAPTER = TypeAdapter(JobSpec)
+
+
+def parse_job_spec(spec: Any):
+    """Validate a job spec (dict or JSON); errors name the field (``target.p``, ``validate.foo``)."""
+    try:
+        if isinstance(spec, (str, bytes)):
+            return _ADAPTER.validate_json(spec)
+        return _ADAPTER.validate_python(spec)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ())]
+        if err.get("type") not in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc[1:]  # drop the union branch name
+            if len(loc) > 2 and loc[0] == "target":
+                loc = [loc[0], *loc[2:]]
+        raise DesignerInputError(".".join(loc) or "kind", err.get("msg", "invalid")) from None
+
+
+def run_job(
+    spec: dict,
+    *,
+    workdir: pathlib.Path,
+    progress: Callable[[dict], None],
+    should_cancel: Callable[[], bool],
+) -> dict:
+    """Run a job; returns ``{"result": dict, "artifacts": [names of files written in workdir]}``.
+
+    ``progress`` receives ``{"fraction", "stage", "best_fit"}`` between steps (``best_fit`` is
+    ``None`` for reproductions). Raises :class:`JobCancelled`, ``DesignerInputError`` or
+    ``NumericalFailure``.
+    """
+    job = parse_job_spec(spec)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if job.kind == "design":
+        return _run_design(job, workdir, progress, should_cancel)
+    return _run_reproduce(job, workdir, progress, should_cancel)
+
+
+def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
+    from . import enable_compilation_cache
+    from .design import DesignCancelled, design
+
+    enable_compilation_cache()
+    request = job.model_dump(mode="json", exclude={"kind", "validate_"})
+    state_path = workdir / "design_state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else None
+
+    def save(s: dict) -> None:
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(s))
+        tmp.replace(state_path)
+
+    def report(p: dict) -> None:
+        progress({"fraction": p["fraction"], "stage": p["stage"], "best_fit": p["best_fit"]})
+
+    progress({"fraction": 0.0, "stage": "start", "best_fit": None})
+    try:
+        result = design(request, progress=report, should_cancel=should_cancel, state=state,
+                        on_state=save, plot=str(workdir / "design.png"))
+    except DesignCancelled as exc:
+        save(exc.state)
+        raise JobCancelled(str(exc)) from None
+    if job.validate_ is not None:
+        result["validate"] = {"requested": job.validate_.model_dump(mode="json"), "status": "not run (validation runs arrive with issue 5)"}
+    result["plot"] = "design.png"
+    (workdir / "result.json").write_text(json.dumps(result))
+    state_path.unlink(missing_ok=True)
+    progress({"fraction": 1.0, "stage": "done", "best_fit": result["fit_error"]})
+    return {"result": result, "artifacts": ["result.json", "design.png"]}
+
+
+def _run_reproduce(job: ReproduceJobSpec, workdir, progress, should_cancel) -> dict:
+    from .reproduce import run_figure  # written alongside (issue 4); imported only when needed
+
+    before = {p.relative_to(workdir) for p in workdir.rglob("*") if p.is_file()}
+
+    def report(fraction: float, stage: str = "reproduce") -> None:
+        progress({"fraction": float(fraction), "stage": str(stage), "best_fit": None})
+
+    try:
+        result = run_figure(job.figure, steps=job.steps, seeds=job.seeds, out_dir=workdir,
+                            progress=report, should_cancel=should_cancel)
+    except JobCancelled:
+        raise
+    except Cancelled as exc:
+        raise JobCancelled(str(exc)) from None
+    after = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.is_file() and p.relative_to(workdir) not in before)
+    return {"result": result, "artifacts": after}
+
+
+__all__ = ["DesignJobSpec", "JobCancelled", "JobSpec", "ReproduceJobSpec", "ValidateSpec", "parse_job_spec", "run_job"]
