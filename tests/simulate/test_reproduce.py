@@ -1,0 +1,54 @@
+"""A tiny end-to-end ``reproduce`` at reduced steps writes its JSON (a row per authors' number) and PNG."""
+
+import json
+
+import pytest
+
+from designer.errors import Cancelled
+from designer.reproduce import figure_spec, run_figure
+
+# every number of the authors' result column of shared/experiments.md, per figure
+AUTHORS = {
+    "fig2": {0.002, 3.6, 0.94, 1.005, 2.02, 0.013, 1.0},
+    "fig3": {0.037, 5.3, 0.935, 1.012, 0.379, 0.983, 0.367, 0.982},
+    "fig4": {14.87, 4.03, 3.24, 2.19, 1.61, 0.93, 1.25, 7e-4},
+    "fig5": {2.52, 0.053, 0.023, 56, 3, 5},
+    "fig6": {1.389, 0.080, 129.6, 23.4, 3.8e-9, 8.5e-7},
+}
+
+
+@pytest.mark.parametrize("figure", sorted(AUTHORS))
+def test_rows_cover_the_authors_numbers(figure):
+    fig = figure_spec(figure)
+    assert {r.authors for r in fig.rows} == AUTHORS[figure]
+    assert len(fig.rows) == len({(r.metric, r.model, r.at) for r in fig.rows})
+
+
+def test_reproduce_fig5_end_to_end(tmp_path):
+    seen = []
+    doc = run_figure("fig5", steps=100, seeds=2, out_dir=tmp_path, progress=lambda f, s: seen.append(f))
+    on_disk = json.loads((tmp_path / "fig5.json").read_text())
+    assert on_disk == json.loads(json.dumps(doc))
+    assert (tmp_path / "fig5.png").stat().st_size > 10_000
+    assert set(doc) == {"figure", "config", "rows"}
+    assert {r["authors"] for r in doc["rows"]} == AUTHORS["fig5"]
+    for r in doc["rows"]:
+        assert set(r) == {"metric", "model", "authors", "ours", "ours_spread", "ours_converged"}
+        assert r["ours"] == r["ours"] and r["ours_spread"] >= 0  # finite, not NaN
+    assert doc["config"]["steps"] == 100 and doc["config"]["converged_steps"] == 1000
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_reproduce_cancels_between_chunks(tmp_path):
+    with pytest.raises(Cancelled):
+        run_figure("fig2", steps=100, seeds=1, out_dir=tmp_path, should_cancel=lambda: True)
+    assert not (tmp_path / "fig2.json").exists()
+
+
+def test_cli_reproduce(tmp_path, capsys):
+    from designer.cli import main
+
+    assert main(["reproduce", "fig4", "--steps", "50", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "mode_energy_1" in out and "14.87" in out
+    assert (tmp_path / "fig4.json").exists() and (tmp_path / "fig4.png").exists()
