@@ -141,8 +141,9 @@ def hadamard_shapes(c, weights, depth, kind, knob):
     """Shapes of (weight decay, gauge, label noise) for one point (tests and reference)."""
     lac = _safe_log_abs(c)
     d = c.shape[0]
+    ones = jnp.ones_like(weights)  # the weights |B e_i|^2 enter the label-noise trace only
     return jnp.stack([
-        hadamard_shape(c, lac, weights, jnp.asarray(mechanism_coefficients(m, depth, d)), kind, knob)
+        hadamard_shape(c, lac, weights if m == "label_noise" else ones, jnp.asarray(mechanism_coefficients(m, depth, d)), kind, knob)
         for m in ("weight_decay", "gauge", "label_noise")
     ])
 
