@@ -207,7 +207,12 @@ def score_hadamard(log_abs_by_basis, weights, t, basis_idx, coef):
     return jax.vmap(one)(basis_idx, weights, coef)
 
 
-@jax.jit
+#: The knob fit is the largest program of the search; LLVM's expensive passes cost compile time
+#: (cold start) for no measurable run-time gain here (benchmarks/bench_design.py).
+_FAST_COMPILE = {"xla_llvm_disable_expensive_passes": True}
+
+
+@partial(jax.jit, compiler_options=_FAST_COMPILE)
 def fit_hadamard_knob(coeffs_by_basis, log_abs_by_basis, weights, t, basis_idx, coef, kind, lo, hi):
     """Fit the transform knob of each candidate; returns ``(err, a, b, knob)`` each ``(K,)``.
 

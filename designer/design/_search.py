@@ -182,7 +182,7 @@ def _screen_chunks(prob: Problem) -> list[list[dict]]:
 
 
 def _transform_chunks(prob: Problem, results: list[dict]) -> list[list[dict]]:
-    if prob.domain != "vector" or not prob.request.transforms:
+    if prob.domain != "vector" or not prob.request.transforms or exact_found(results):
         return []
     screened = sorted((r for r in results if r["family"] == "hadamard" and r["transform"] == "identity"), key=rank_key)
     # distinct structures: under the gauge mechanism every depth has the same shape (a multiple of
@@ -203,6 +203,12 @@ def _transform_chunks(prob: Problem, results: list[dict]) -> list[list[dict]]:
         ]
         chunks += [chunk[i:i + KNOB_CHUNK] for i in range(0, len(chunk), KNOB_CHUNK)]
     return chunks
+
+
+def exact_found(results: list[dict]) -> bool:
+    """A knob-free candidate already matches exactly: a transform cannot rank above it (ties go
+    to the simpler candidate), so the transform stage is skipped."""
+    return any(r["fit_error"] is not None and r["fit_error"] < EXACT_TOL for r in results)
 
 
 def _pad(items: list, size: int) -> list:
@@ -465,6 +471,7 @@ def _result(prob: Problem, state: dict, plot: str | None) -> dict:
     if best["fit_error"] is None:
         raise NumericalFailure("every candidate's induced bias is singular (non-finite) on the sampled predictors")
     exact = best["fit_error"] < 1e-6
+    skipped = prob.domain == "vector" and req.transforms and exact_found(state["results"])
     note = (
         f"{best['description']} matches the target's shape (fit error {best['fit_error']:.3g})."
         if exact else
@@ -486,6 +493,7 @@ def _result(prob: Problem, state: dict, plot: str | None) -> dict:
         "best": best,
         "candidates": entries,
         "candidates_scored": len(entries),
+        "transforms_skipped": "an exact knob-free match was found; a transform cannot rank above it" if skipped else None,
         "plot": None,
     }
     if plot is not None:

@@ -185,10 +185,12 @@ def test_budget_limits_candidates():
 
 def test_second_design_does_not_recompile():
     """Compiled functions are keyed by shapes only: a new seed or knob value reuses them (trace counter)."""
-    run({"kind": "lp", "p": 0.5}, [48], seed=0)
+    first = run({"kind": "lp", "p": 0.8}, [48], seed=0)
+    assert first["transforms_skipped"] is None  # not exact: the knob fit ran (and compiled)
     run({"kind": "nuclear"}, [6, 6], seed=0)
     before = dict(ev.TRACES)
-    run({"kind": "lp", "p": 0.8}, [48], seed=11)
-    run({"kind": "lp", "p": 0.5}, [48], seed=12, mechanisms=["gauge", "weight_decay"])
+    assert before["fit_hadamard_knob"] >= 1 and before["score_hadamard"] >= 1 and before["score_matrix"] >= 1
+    run({"kind": "lp", "p": 0.7}, [48], seed=11)
+    run({"kind": "lp", "p": 0.8}, [48], seed=12, mechanisms=["gauge", "weight_decay"])
     run({"kind": "nuclear"}, [6, 6], seed=5)
     assert dict(ev.TRACES) == before
