@@ -9,6 +9,7 @@ import logging
 from contextlib import asynccontextmanager
 from importlib import metadata
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +20,7 @@ from app.bias.endpoints import router as bias_router
 from app.catalog.endpoints import router as catalog_router
 from app.core.config import Settings
 from app.core.db import Database, run_migrations
+from app.core.deps import UnitOfWork
 from app.core.errors import install_error_handlers
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Size the thread pool to the connection pool (see app.core.db.Database).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         has_users = await run_in_threadpool(prepare_database, app.state.database)
         if not has_users:
             log.warning("single-user mode: no users configured, requests need no token; listening on "
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.settings = settings
     app.state.database = Database(settings)
+    app.state.unit_of_work = UnitOfWork(app.state.database)
     app.state.numerics = NumericsGateway(settings.bias_processes, settings.bias_timeout_seconds)
     app.state.user_mode = UserModeCache()
     app.state.principal_cache = PrincipalCache()

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     cancel_grace_seconds: float = Field(default=10.0, ge=0)
     progress_min_interval_seconds: float = Field(default=0.2, ge=0)
 
+    api_threads: int = Field(default=16, ge=1, le=256, description="threads for blocking work of the API (database)")
+    worker_nice: int = Field(default=10, ge=0, le=19, description="niceness added to worker processes")
+    worker_single_threaded: bool = Field(
+        default=True, description="one compute thread per worker (XLA Eigen and BLAS), so jobs leave cores to the API")
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     bias_timeout_seconds: float = Field(default=120.0, gt=0)
     bias_processes: int = Field(default=1, ge=1, le=16)

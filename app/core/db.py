@@ -73,18 +73,21 @@ class Database:
     def __init__(self, settings: Settings):
         url = settings.resolved_database_url
         self.is_sqlite = url.startswith("sqlite")
+        # One connection per API thread plus a few for the supervisor and readiness checks: a
+        # thread never waits for a connection (it holds at most one, within one pool hop).
+        pool_size = settings.api_threads + 4
         if self.is_sqlite:
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(
                 url,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-                pool_size=16,
-                max_overflow=16,
+                pool_size=pool_size,
+                max_overflow=8,
             )
             _configure_sqlite(self.engine)
             self.write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
-            self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True)
             self.write_engine = self.engine
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.core.deps import DatabaseDep, PrincipalDep, SessionDep, SettingsDep
+from app.core.deps import DatabaseDep, PrincipalDep, SettingsDep, UnitOfWorkDep
 from app.core.errors import InvalidInput, problem_responses
+from app.core.responses import model_response
 from app.core.specs import JobSpecBody
 from app.jobs import repository, service
 from app.jobs.schemas import TERMINAL_STATUSES, JobPublic, JobResult, JobsPage, JobStatus
@@ -33,7 +34,7 @@ IdempotencyKey = Annotated[
                **problem_responses(400, 401, 409, 413, 422, 503, 504)},
 )
 async def create_design_job(
-    request: Request, response: Response, spec: Annotated[JobSpecBody, Body()],
+    request: Request, spec: Annotated[JobSpecBody, Body()],
     principal: PrincipalDep, database: DatabaseDep, settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
@@ -50,47 +51,46 @@ async def create_design_job(
             return service.to_public(job, owner), created
 
     public, created = await run_in_threadpool(_create)
-    response.headers["Location"] = f"/v1/design-jobs/{public.id}"
+    headers = {"Location": f"/v1/design-jobs/{public.id}"}
     if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return public
+        headers["Idempotent-Replayed"] = "true"
+    return model_response(public, 201 if created else 200, headers)
 
 
 @router.get("", operation_id="list_design_jobs", response_model=JobsPage, responses=problem_responses(401, 422))
-def list_design_jobs(
-    session: SessionDep, principal: PrincipalDep,
+async def list_design_jobs(
+    uow: UnitOfWorkDep, principal: PrincipalDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     page_size: Annotated[int, Query(ge=1, le=100, description="Jobs per page (1 to 100).")] = 20,
     page_token: Annotated[str | None, Query(max_length=512, description="`next_page_token` of the previous page.")] = None,
 ) -> JobsPage:
     """Jobs of the caller (all jobs for an admin), newest first, one page at a time."""
-    return service.list_jobs(session, principal, status=status.value if status else None,
-                             page_size=page_size, page_token=page_token)
+    page = await uow.read(service.list_jobs, principal, status.value if status else None, page_size, page_token)
+    return model_response(page)
 
 
 @router.get("/{job_id}", operation_id="get_design_job", response_model=JobPublic, responses=problem_responses(401, 404))
-def get_design_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+async def get_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDep) -> JobPublic:
     """Status, progress, attempt, timestamps and error of one job."""
-    return service.to_public(*service.get_visible(session, principal, job_id))
+    return model_response(await uow.read(service.get_public, principal, job_id))
 
 
 @router.post(
     "/{job_id}/cancel", operation_id="cancel_design_job", status_code=202, response_model=JobPublic,
     responses=problem_responses(401, 404),
 )
-def cancel_design_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+async def cancel_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDep) -> JobPublic:
     """Ask a job to stop (idempotent). A finished job is returned as it is."""
-    return service.to_public(*service.request_cancel(session, principal, job_id))
+    return model_response(await uow.write(service.cancel_public, principal, job_id), 202)
 
 
 @router.delete(
     "/{job_id}", operation_id="delete_design_job", status_code=204, response_class=Response,
     responses=problem_responses(401, 404, 409),
 )
-def delete_design_job(job_id: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
+async def delete_design_job(job_id: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Delete a finished job, its event log and its files."""
-    service.delete_finished(session, settings, principal, job_id)
+    await uow.write(service.delete_finished, settings, principal, job_id)
     return Response(status_code=204)
 
 
@@ -98,9 +98,9 @@ def delete_design_job(job_id: str, session: SessionDep, settings: SettingsDep, p
     "/{job_id}/result", operation_id="get_design_job_result", response_model=JobResult,
     responses=problem_responses(401, 404, 409),
 )
-def get_design_job_result(job_id: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> JobResult:
+async def get_design_job_result(job_id: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> JobResult:
     """The result of a succeeded job (409 until then)."""
-    return service.result_of(session, settings, principal, job_id)
+    return model_response(await uow.read(service.result_of, settings, principal, job_id))
 
 
 @router.get(
@@ -110,9 +110,9 @@ def get_design_job_result(job_id: str, session: SessionDep, settings: SettingsDe
                                  "application/json": {"schema": {"type": "string", "format": "binary"}}}},
                **problem_responses(401, 404)},
 )
-def get_design_job_artifact(job_id: str, name: str, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
+async def get_design_job_artifact(job_id: str, name: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
     """One artifact file of a job."""
-    path, media_type = service.artifact_path(session, settings, principal, job_id, name)
+    path, media_type = await uow.read(service.artifact_path, settings, principal, job_id, name)
     return FileResponse(path, media_type=media_type, filename=name)
 
 
@@ -123,13 +123,13 @@ def get_design_job_artifact(job_id: str, name: str, session: SessionDep, setting
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                **problem_responses(401, 404, 422)},
 )
-def stream_design_job_events(
-    job_id: str, request: Request, session: SessionDep, database: DatabaseDep, settings: SettingsDep,
+async def stream_design_job_events(
+    job_id: str, request: Request, uow: UnitOfWorkDep, database: DatabaseDep, settings: SettingsDep,
     principal: PrincipalDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     """Follow a job's progress; reconnect with ``Last-Event-ID`` to resume where you left off."""
-    service.get_visible(session, principal, job_id)
+    await uow.read(service.get_visible, principal, job_id)
     try:
         after = int(last_event_id) if last_event_id not in (None, "") else 0
         if after < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
@@ -24,6 +24,22 @@ def get_with_owner(session: Session, job_id: str) -> tuple[Job, str] | None:
         select(Job, User.name).join(User, User.id == Job.owner_id).where(Job.id == job_id)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+_JOBS, _USERS = Job.__table__, User.__table__
+
+#: The job row and its owner's name, as plain columns: built once, so a GET pays neither for
+#: building the statement nor for ORM identity-map loading (it only reads).
+_ROW_WITH_OWNER = (
+    select(_JOBS, _USERS.c.name.label("owner_name"))
+    .join(_USERS, _USERS.c.id == _JOBS.c.owner_id)
+    .where(_JOBS.c.id == bindparam("job_id"))
+)
+
+
+def get_row_with_owner(session: Session, job_id: str) -> Row | None:
+    """The job's columns (attribute access like a :class:`Job`) plus ``owner_name``, read-only."""
+    return session.connection().execute(_ROW_WITH_OWNER, {"job_id": job_id}).first()
 
 
 def find_by_idempotency_key(session: Session, owner_id: int, key: str) -> Job | None:

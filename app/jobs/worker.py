@@ -214,9 +214,38 @@ class Worker:
                 service.finish(session, job, status, error_code=code, error_message=message, artifacts=artifacts)
 
 
+#: Environment that makes numerical libraries use one compute thread; read when they load.
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SINGLE_THREAD_XLA_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+def prepare_worker_process(settings: Settings) -> None:
+    """Make a worker process yield the CPU to the API process.
+
+    Jobs are throughput work and the API is latency work on the same cores: the worker lowers
+    its own priority by ``settings.worker_nice`` (CFS gives a nice-10 process about a tenth of
+    the weight of a nice-0 one, so a request preempts a job within a tick), and with
+    ``settings.worker_single_threaded`` keeps XLA's Eigen pool and BLAS to one thread, so two
+    jobs occupy at most two runnable threads instead of one per core each. Must run before
+    ``designer`` (JAX, numpy) is imported, as these libraries read the environment when they load.
+    """
+    if settings.worker_nice:
+        try:
+            os.nice(settings.worker_nice)
+        except OSError as exc:  # not fatal: the job still runs, only at normal priority
+            log.warning("could not lower the worker's priority: %s", exc)
+    if settings.worker_single_threaded:
+        for name, value in SINGLE_THREAD_ENV.items():
+            os.environ.setdefault(name, value)
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA_FLAG}".strip()
+
+
 def worker_main(worker_id: str, settings_json: str, shutdown: Any) -> None:
     """Entry point of a spawned worker process."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{worker_id}] %(name)s: %(message)s")
     settings = Settings.model_validate_json(settings_json)
+    prepare_worker_process(settings)
     log.info("worker %s started (pid %d)", worker_id, os.getpid())
     Worker(worker_id, settings, shutdown).run_forever()
