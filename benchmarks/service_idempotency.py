@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_latency import start_server  # noqa: E402
+from service_latency import start_server, stop_server  # noqa: E402
 
 
 async def submit_all(base: str, requests: int, distinct: int, concurrency: int):
@@ -30,7 +30,7 @@ async def submit_all(base: str, requests: int, distinct: int, concurrency: int):
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
         async def one(i: int):
             key = i % distinct
-            body = {"kind": "design", "target": {"name": "l1"}, "shape": [8], "budget": 10, "seed": key}
+            body = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 10, "seed": key}
             async with sem:
                 r = await http.post("/v1/design-jobs", json=body, headers={"Idempotency-Key": f"key-{key}"})
             results.append((key, r.status_code, r.json().get("id") if r.status_code < 300 else r.text))
@@ -60,8 +60,7 @@ def main() -> int:
         results, listed = asyncio.run(submit_all(base, args.requests, args.distinct, args.concurrency))
         wall = time.perf_counter() - t0
     finally:
-        proc.send_signal(2)
-        proc.wait(timeout=30)
+        stop_server(proc)
     ids = defaultdict(set)
     statuses = defaultdict(int)
     for key, status, job_id in results:
