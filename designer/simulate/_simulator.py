@@ -154,14 +154,18 @@ class Simulator:
         r = max(len(seeds), len(data_seeds), *(np.size(h) for h in hyper))
         seeds, data_seeds = np.broadcast_to(seeds, (r,)), np.broadcast_to(data_seeds, (r,))
         hyper = Hyper(*(jnp.broadcast_to(h, (r,)) for h in hyper))
-        base = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
-        data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(jax.vmap(jax.random.PRNGKey)(jnp.asarray(data_seeds)))
-        init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(base)
-        run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(base)
-        data = jax.vmap(lambda k: self.task.generate(k, self.dtype))(data_keys)
         make = init if init is not None else (lambda k: self.default_init(k, init_scale))
-        params = jax.vmap(make)(init_keys)
-        state = jax.vmap(self.init_state)(params, run_keys)
+
+        @jax.jit  # one compiled program instead of many op-by-op dispatches
+        def build(seeds, data_seeds):
+            base = jax.vmap(jax.random.PRNGKey)(seeds)
+            data_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.PRNGKey(k), 0))(data_seeds)
+            data = jax.vmap(lambda k: self.task.generate(k, self.dtype))(data_keys)
+            params = jax.vmap(make)(jax.vmap(lambda k: jax.random.fold_in(k, 1))(base))
+            state = jax.vmap(self.init_state)(params, jax.vmap(lambda k: jax.random.fold_in(k, 2))(base))
+            return state, data
+
+        state, data = build(jnp.asarray(seeds), jnp.asarray(data_seeds))
         return state, hyper, data
 
     # -- one step ------------------------------------------------------------------------------
