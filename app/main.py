@@ -5,6 +5,7 @@ Importing this module (or any of ``app``) never imports ``designer`` or JAX; a t
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             log.warning("single-user mode: no users configured, requests need no token; listening on "
                         "loopback only. Add a user with `designer users add NAME` to require tokens.")
         app.state.numerics.start_warm_up()
+        # Everything loaded so far (modules, app, schemas) lives as long as the process: move it
+        # out of the collector's generations so full collections stay short under load.
+        gc.freeze()
         if background:
             app.state.supervisor = Supervisor(settings, app.state.database)
             app.state.supervisor.start()

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     progress_min_interval_seconds: float = Field(default=0.2, ge=0)
 
     api_threads: int = Field(default=16, ge=1, le=256, description="threads for blocking work of the API (database)")
-    worker_nice: int = Field(default=10, ge=0, le=19, description="niceness added to worker processes")
+    worker_nice: int = Field(default=19, ge=0, le=19, description="niceness added to worker processes (batch work yields to requests)")
     worker_single_threaded: bool = Field(
         default=True, description="one compute thread per worker (XLA Eigen and BLAS), so jobs leave cores to the API")
 
