@@ -64,9 +64,16 @@ def gram(family: Family, params: Params, symmetric_only: bool = False) -> jax.Ar
 
 
 def block_log_det(g: jax.Array) -> jax.Array:
-    """``log det`` of each SPD block; ``-inf`` where a block is singular (or not positive)."""
-    sign, logdet = jnp.linalg.slogdet(g)
-    return jnp.where(sign > 0, logdet, -jnp.inf)
+    """``log det`` of each SPD block by Cholesky; ``-inf`` where a block is singular.
+
+    A Gram matrix is positive semi-definite; Cholesky fails (NaN or a zero pivot) exactly when
+    it is singular to working precision, i.e. on a degenerate orbit.
+    """
+    if g.shape[-1] == 0:
+        return jnp.zeros(g.shape[:-2], g.dtype)
+    diag = jnp.diagonal(jnp.linalg.cholesky(g), axis1=-2, axis2=-1)
+    logdet = 2.0 * jnp.sum(jnp.log(diag), axis=-1)
+    return jnp.where(jnp.isnan(logdet), -jnp.inf, logdet)
 
 
 def log_det_gram(family: Family, params: Params, symmetric_only: bool = True) -> jax.Array:

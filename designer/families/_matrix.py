@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 
 
 def gl_basis(r: int) -> tuple[np.ndarray, tuple[bool, ...]]:
@@ -49,8 +49,8 @@ def expm(x: jnp.ndarray, squarings: int = 4, degree: int = 10) -> jnp.ndarray:
     """Matrix exponential by a fixed Taylor polynomial and fixed scaling-and-squaring.
 
     Straight-line code (no data-dependent branches), so it compiles fast and its ``jvp`` at 0
-    is exactly the tangent ``X`` (what the generators need). Accurate to double precision for
-    ``|X| <= 2`` (relative error ~1e-18; ~1e-11 at ``|X| = 8``), far beyond the group elements used here.
+    is exactly the tangent ``X`` (what the generators need). Relative error about 1e-18 for
+    ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
     """
     y = x / (2.0**squarings)
     eye = jnp.eye(x.shape[-1], dtype=x.dtype)
