@@ -28,8 +28,8 @@ import pytest
 READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
-SMALL_DESIGN = {"kind": "design", "target": {"name": "l1"}, "shape": [8], "budget": 20, "seed": 0}
-LONG_DESIGN = {"kind": "design", "target": {"name": "l1"}, "shape": [8], "budget": 100000, "seed": 1}
+SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
+LONG_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 100000, "seed": 1}
 
 #: Timing settings that keep recovery tests short (the defaults suit production).
 FAST_TIMINGS = {
