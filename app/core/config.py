@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     sse_poll_seconds: float = Field(default=0.25, gt=0)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="where jobs run: local worker processes, or Ray tasks on a Ray cluster")
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAY_ADDRESS", "DESIGNER_RAY_ADDRESS", "ray_address"),
+        description="address of the Ray cluster (head:6379, or ray://head:10001) for executor=ray")
+    ray_num_cpus: float = Field(default=1.0, gt=0, description="CPUs a job's Ray task asks for")
+    ray_num_gpus: float = Field(default=0.0, ge=0, description="GPUs a job's Ray task asks for (0: JAX on CPU)")
+
     @model_validator(mode="after")
     def _check_timing(self) -> "Settings":
         if self.heartbeat_seconds >= self.lease_seconds:
@@ -57,6 +65,9 @@ class Settings(BaseSettings):
                 f"heartbeat_seconds ({self.heartbeat_seconds}) must be below "
                 f"lease_seconds ({self.lease_seconds})"
             )
+        if self.executor == "ray" and not self.ray_address:
+            raise ValueError("executor 'ray' needs the address of a Ray cluster: set RAY_ADDRESS "
+                             "(e.g. RAY_ADDRESS=head-node:6379, from `ray start --head`)")
         return self
 
     @property

@@ -56,9 +56,10 @@ def publish(settings: Settings, job_id: str, workdir: Path, result: dict[str, An
     Only plain files directly inside ``workdir`` are published; returns their descriptions.
     """
     artifacts = []
-    for name in names:
+    # The job's own result.json (designer.jobs lists it) is replaced by the result document below.
+    for name in (n for n in names if n != RESULT_FILE):
         path = workdir / name
-        if Path(name).name != name or name in (RESULT_FILE,) or not path.is_file():
+        if Path(name).name != name or not path.is_file():
             raise ValueError(f"artifact {name!r} is not a file written into the job directory")
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())

@@ -152,23 +152,30 @@ class Worker:
 
         return progress
 
-    def _execute(self, state: _Attempt, spec: dict[str, Any]) -> None:
+    def _run(self, state: _Attempt, spec: dict[str, Any], workdir) -> tuple[tuple | None, dict[str, Any] | None]:
+        """Run the job here: ``(None, output)`` on success, else ``(outcome, None)``.
+
+        The executor seam: :class:`app.jobs.ray_executor.RayWorker` overrides this to run the
+        job as a Ray task while this process keeps the lease.
+        """
         from designer.errors import DesignerInputError, NumericalFailure
         from designer.jobs import JobCancelled, run_job
 
-        workdir = storage.attempt_dir(self.settings, state.job_id, state.attempt)
-        outcome: tuple[str, str | None, str | None] | None = None
         try:
-            output = run_job(spec, workdir=workdir, progress=self._progress_reporter(state), should_cancel=state.should_stop)
+            return None, run_job(spec, workdir=workdir, progress=self._progress_reporter(state), should_cancel=state.should_stop)
         except JobCancelled:
-            outcome = self._stopped_outcome(state)
+            return self._stopped_outcome(state), None
         except DesignerInputError as exc:
-            outcome = ("failed", "invalid_input", f"{exc.field}: {exc.message}")
+            return ("failed", "invalid_input", f"{exc.field}: {exc.message}"), None
         except NumericalFailure as exc:
-            outcome = ("failed", "numerical_failure", str(exc) or type(exc).__name__)
+            return ("failed", "numerical_failure", str(exc) or type(exc).__name__), None
         except Exception as exc:
             log.error("%s: job %s crashed:\n%s", self.worker_id, state.job_id, traceback.format_exc())
-            outcome = ("failed", "internal", f"{type(exc).__name__}: {exc}"[:2000])
+            return ("failed", "internal", f"{type(exc).__name__}: {exc}"[:2000]), None
+
+    def _execute(self, state: _Attempt, spec: dict[str, Any]) -> None:
+        workdir = storage.attempt_dir(self.settings, state.job_id, state.attempt)
+        outcome, output = self._run(state, spec, workdir)
         if outcome is None and state.lease_lost.is_set():
             outcome = ("lost", None, None)
         if outcome is None:
@@ -248,5 +255,10 @@ def worker_main(worker_id: str, settings_json: str, shutdown: Any) -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{worker_id}] %(name)s: %(message)s")
     settings = Settings.model_validate_json(settings_json)
     prepare_worker_process(settings)
-    log.info("worker %s started (pid %d)", worker_id, os.getpid())
-    Worker(worker_id, settings, shutdown).run_forever()
+    log.info("worker %s started (pid %d, executor %s)", worker_id, os.getpid(), settings.executor)
+    if settings.executor == "ray":
+        from app.jobs.ray_executor import RayWorker
+
+        RayWorker(worker_id, settings, shutdown).run_forever()
+    else:
+        Worker(worker_id, settings, shutdown).run_forever()
