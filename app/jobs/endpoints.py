@@ -105,9 +105,10 @@ async def get_design_job_result(job_id: str, uow: UnitOfWorkDep, settings: Setti
 
 @router.get(
     "/{job_id}/artifacts/{name}", operation_id="get_design_job_artifact", response_class=FileResponse,
-    responses={200: {"description": "The file (PNG plot, JSON...)",
+    # Declared as binary only: with an application/json entry, generated clients parse the PNG as JSON.
+    responses={200: {"description": "The file (PNG plot; JSON data files are served as application/json)",
                      "content": {"image/png": {"schema": {"type": "string", "format": "binary"}},
-                                 "application/json": {"schema": {"type": "string", "format": "binary"}}}},
+                                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                **problem_responses(401, 404)},
 )
 async def get_design_job_artifact(job_id: str, name: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
