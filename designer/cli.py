@@ -16,7 +16,10 @@ from typing import Callable
 from .errors import DesignerInputError, NumericalFailure
 
 #: Sub-commands of the library: name -> module with ``register(subparsers)``.
-_BUILTIN = ["designer.commands.bias", "designer.commands.reproduce", "designer.commands.design"]
+_BUILTIN = [
+    "designer.commands.bias", "designer.commands.reproduce", "designer.commands.design",
+    "designer.commands.validate", "designer.commands.sweep",
+]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
