@@ -26,13 +26,8 @@ class JobCancelled(Cancelled):
     """The job stopped between steps because ``should_cancel()`` returned true."""
 
 
-class ValidateSpec(BaseModel):
-    """A validation run to follow the design (typed by issue 5; for now its ``task`` and options)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    task: str = Field(..., min_length=1, max_length=100, description="the validation task to run on the design")
-    steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps")
-    seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
+# The validation run that may follow a design (issue 5): its spec lives with the validation code.
+from .validate._spec import ValidationSpec as ValidateSpec  # noqa: E402
 
 
 class DesignJobSpec(BaseModel):
@@ -78,6 +73,11 @@ def parse_job_spec(spec: Any):
             loc = loc[1:]  # drop the union branch name
             if len(loc) > 2 and loc[0] == "target":
                 loc = [loc[0], *loc[2:]]
+            # validate.task.<kind>.field and validate.noise.<i>.<kind>.field: drop the union tag too
+            if len(loc) > 3 and loc[:2] == ["validate", "task"]:
+                loc = [*loc[:2], *loc[3:]]
+            if len(loc) > 4 and loc[:2] == ["validate", "noise"]:
+                loc = [*loc[:3], *loc[4:]]
         raise DesignerInputError(".".join(loc) or "kind", err.get("msg", "invalid")) from None
 
 
@@ -116,23 +116,75 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
         tmp.write_text(json.dumps(s))
         tmp.replace(state_path)
 
+    share = DESIGN_SHARE if job.validate_ is not None else 1.0
+    if job.validate_ is not None:
+        _check_validation_task(job)
+
     def report(p: dict) -> None:
-        progress({"fraction": p["fraction"], "stage": p["stage"], "best_fit": p["best_fit"]})
+        progress({"fraction": share * p["fraction"], "stage": p["stage"], "best_fit": p["best_fit"]})
 
     progress({"fraction": 0.0, "stage": "start", "best_fit": None})
-    try:
-        result = design(request, progress=report, should_cancel=should_cancel, state=state,
-                        on_state=save, plot=str(workdir / "design.png"))
-    except DesignCancelled as exc:
-        save(exc.state)
-        raise JobCancelled(str(exc)) from None
-    if job.validate_ is not None:
-        result["validate"] = {"requested": job.validate_.model_dump(mode="json"), "status": "not run (validation runs arrive with issue 5)"}
+    saved = workdir / "design_result.json"
+    if job.validate_ is not None and saved.exists() and (workdir / "design.png").exists():
+        result = json.loads(saved.read_text())
+    else:
+        try:
+            result = design(request, progress=report, should_cancel=should_cancel, state=state,
+                            on_state=save, plot=str(workdir / "design.png"))
+        except DesignCancelled as exc:
+            save(exc.state)
+            raise JobCancelled(str(exc)) from None
     result["plot"] = "design.png"
+    artifacts = ["result.json", "design.png"]
+    if job.validate_ is not None:
+        # the design is saved first, so a cancelled validation resumes without searching again
+        (workdir / "design_result.json").write_text(json.dumps(result))
+        state_path.unlink(missing_ok=True)
+        result["validate"] = _run_validation(job.validate_, result, workdir, progress, should_cancel)
+        artifacts.append("validate.png")
     (workdir / "result.json").write_text(json.dumps(result))
     state_path.unlink(missing_ok=True)
+    (workdir / "design_result.json").unlink(missing_ok=True)
     progress({"fraction": 1.0, "stage": "done", "best_fit": result["fit_error"]})
-    return {"result": result, "artifacts": ["result.json", "design.png"]}
+    return {"result": result, "artifacts": artifacts}
+
+
+def _check_validation_task(job: DesignJobSpec) -> None:
+    """Fail before the design when the validation task cannot train a predictor of its shape."""
+    from .simulate import build_task
+
+    task = build_task(job.validate_.task.model_dump(), "validate.task")
+    if list(task.predictor_shape or ()) != list(job.shape):
+        raise DesignerInputError("validate.task", f"the task's predictor shape {list(task.predictor_shape or ())} "
+                                 f"does not match the design's shape {list(job.shape)}")
+
+
+#: Share of a design job's progress taken by the design when a validation follows it.
+DESIGN_SHARE = 0.3
+
+
+def _run_validation(spec: ValidateSpec, design_result: dict, workdir, progress, should_cancel) -> dict:
+    """Train the design's best candidate on ``spec.task`` (``designer.validate.validate``).
+
+    Progress (stage ``validate:<stage>``) and cancellation happen between simulator chunks.
+    """
+    from .validate import validate
+
+    best = design_result["fit_error"]
+
+    def report(p: dict) -> None:
+        frac = DESIGN_SHARE + (1 - DESIGN_SHARE) * p["fraction"]
+        progress({"fraction": min(frac, 0.999), "stage": f"validate:{p['stage']}", "best_fit": best})
+
+    try:
+        out = validate(design_result, spec, progress=report, should_cancel=should_cancel,
+                       plot=str(workdir / "validate.png"))
+    except JobCancelled:
+        raise
+    except Cancelled as exc:
+        raise JobCancelled(str(exc)) from None
+    out["plot"] = "validate.png"
+    return out
 
 
 def _run_reproduce(job: ReproduceJobSpec, workdir, progress, should_cancel) -> dict:
