@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import Server
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO / "openapi.json"
@@ -46,16 +45,6 @@ def api_client(tmp_path_factory):
         yield importlib.import_module("designer_api_client")
     finally:
         sys.path.remove(str(out))
-
-
-@pytest.fixture(scope="module")
-def server_and_token(tmp_path_factory):
-    srv = Server(data_dir=tmp_path_factory.mktemp("client-e2e"), database_url=None, workers=2)
-    srv.data_dir.mkdir(parents=True, exist_ok=True)
-    token = srv.add_user("alice")
-    srv.start()
-    yield srv, token
-    srv.stop()
 
 
 def _wait(get, client, job_id, statuses, timeout=180):
