@@ -75,7 +75,8 @@ class FamilyLabelNoise(Piece):
     def perturb_targets(self, key, y, hyper):
         xi = self.draws(key, y.shape, y.dtype)
         w = jnp.asarray(hyper.label_noise, y.dtype).reshape((-1,) + (1,) * y.ndim)
-        return y + jnp.sum(w * xi, axis=0)
+        # select, do not multiply: an unused family's draw may be inf (alpha-stable, t), and 0 * inf is NaN
+        return y + jnp.sum(jnp.where(w != 0, w * xi, 0.0), axis=0)
 
 
 def v1_task(n: int = 40, d: int = 100, k: int = 5) -> PositiveSparseRegression:
