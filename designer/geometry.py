@@ -40,21 +40,25 @@ def act(family: Family, params: Params, t: jax.Array) -> Params:
     return family.from_blocks(jax.vmap(family.block_action)(blocks, t.astype(blocks.dtype)))
 
 
-def block_generators(family: Family, params: Params) -> jax.Array:
-    """Generators per block, ``(n_blocks, n_generators, block_size)``, by ``jax.jvp``."""
+def block_generators(family: Family, params: Params, which: np.ndarray | None = None) -> jax.Array:
+    """Generators per block, ``(n_blocks, n_generators, block_size)``, by ``jax.jvp``.
+
+    ``which`` selects Lie-algebra coordinates (all by default).
+    """
     m = family.n_generators
+    which = np.arange(m) if which is None else np.asarray(which)
 
     def per_block(x):
         zero = jnp.zeros((m,), x.dtype)
         tangent = lambda e: jax.jvp(lambda t: family.block_action(x, t), (zero,), (e,))[1]
-        return jax.vmap(tangent)(jnp.eye(m, dtype=x.dtype))
+        return jax.vmap(tangent)(jnp.eye(m, dtype=x.dtype)[which])
 
     return jax.vmap(per_block)(family.to_blocks(params))
 
 
 def symmetric_generators(family: Family, params: Params) -> jax.Array:
     """Generators of the symmetric (non-compact) directions, ``(n_blocks, n_sym, block_size)``."""
-    return block_generators(family, params)[:, _sym_index(family), :]
+    return block_generators(family, params, _sym_index(family))
 
 
 def gram(family: Family, params: Params, symmetric_only: bool = False) -> jax.Array:
@@ -63,14 +67,38 @@ def gram(family: Family, params: Params, symmetric_only: bool = False) -> jax.Ar
     return jnp.einsum("bap,bcp->bac", xi, xi)
 
 
+#: Blocks up to this size use an unrolled Cholesky vectorised over blocks (thousands of tiny
+#: LAPACK calls cost more than the arithmetic); larger ones call LAPACK.
+_UNROLLED_MAX = 6
+
+
+def _unrolled_cholesky_log_det(g: jax.Array) -> jax.Array:
+    m = g.shape[-1]
+    low = [[None] * m for _ in range(m)]
+    logdet = jnp.zeros(g.shape[:-2], g.dtype)
+    ok = jnp.ones(g.shape[:-2], bool)
+    for j in range(m):
+        pivot = g[..., j, j] - sum((low[j][k] ** 2 for k in range(j)), jnp.zeros((), g.dtype))
+        ok = ok & (pivot > 0)
+        pivot = jnp.where(pivot > 0, pivot, 1.0)
+        logdet = logdet + jnp.log(pivot)
+        root = jnp.sqrt(pivot)
+        for i in range(j + 1, m):
+            low[i][j] = (g[..., i, j] - sum((low[i][k] * low[j][k] for k in range(j)), jnp.zeros((), g.dtype))) / root
+    return jnp.where(ok, logdet, -jnp.inf)
+
+
 def block_log_det(g: jax.Array) -> jax.Array:
     """``log det`` of each SPD block by Cholesky; ``-inf`` where a block is singular.
 
-    A Gram matrix is positive semi-definite; Cholesky fails (NaN or a zero pivot) exactly when
-    it is singular to working precision, i.e. on a degenerate orbit.
+    A Gram matrix is positive semi-definite; Cholesky fails (a non-positive pivot, or NaN from
+    LAPACK) exactly when it is singular to working precision, i.e. on a degenerate orbit.
     """
-    if g.shape[-1] == 0:
+    m = g.shape[-1]
+    if m == 0:
         return jnp.zeros(g.shape[:-2], g.dtype)
+    if m <= _UNROLLED_MAX:
+        return _unrolled_cholesky_log_det(g)
     diag = jnp.diagonal(jnp.linalg.cholesky(g), axis1=-2, axis2=-1)
     logdet = 2.0 * jnp.sum(jnp.log(diag), axis=-1)
     return jnp.where(jnp.isnan(logdet), -jnp.inf, logdet)

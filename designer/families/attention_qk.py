@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
-from ._matrix import expm, gl_basis, truncated_svd
+from ._matrix import expm, gl_basis, svd, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ class AttentionQK(Family):
 
     def balanced_point(self, z):
         if self.symmetry == "columns":
-            u, s, vt = jnp.linalg.svd(z, full_matrices=False)
+            u, s, vt = jax.vmap(svd)(z)
             root = jnp.sqrt(s[:, 0])
             return {"WQ": (root[:, None] * u[:, :, 0]).T, "WK": (root[:, None] * vt[:, 0, :]).T}
         u, s, vt = truncated_svd(z, self.d_head)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
+from ._matrix import svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ReluTwoLayer(Family):
             safe = jnp.where(root > 0, root, 1.0)
             w = jnp.where(root[:, None] > 0, mats[:, 0, :] / safe[:, None], 0.0)
             return {"W": w, "V": root[:, None]}
-        u, s, vt = jnp.linalg.svd(mats, full_matrices=False)
+        u, s, vt = jax.vmap(svd)(mats)
         root = jnp.sqrt(s[:, 0])
         return {"W": root[:, None] * vt[:, 0, :], "V": root[:, None] * u[:, :, 0]}
 
