@@ -101,7 +101,10 @@ def test_python_client_whole_flow(api_client, server_and_token):
         token_ = page.next_page_token if isinstance(page.next_page_token, str) else None
         if token_ is None:
             break
-    assert seen == [third.id, long.id, created.id]  # newest first, each exactly once
+    # newest first, each exactly once (the server is shared with other tests of this package)
+    everything = [job.id for job in list_design_jobs.sync(client=client, page_size=100).items]
+    assert seen == everything and len(set(seen)) == len(seen)
+    assert [i for i in seen if i in (created.id, long.id, third.id)] == [third.id, long.id, created.id]
 
 
 def test_typescript_types_generate(tmp_path):
