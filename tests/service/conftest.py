@@ -29,7 +29,7 @@ READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
-LONG_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 100000, "seed": 1}
+LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 #: Timing settings that keep recovery tests short (the defaults suit production).
 FAST_TIMINGS = {
