@@ -43,6 +43,7 @@ class DesignJobSpec(BaseModel):
     max_depth: int = Field(4, ge=2, le=8, description="largest factorization depth searched")
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     strength: float = Field(1.0, gt=0.0, le=1e6, description="requested regularization strength")
+    gpus: float = Field(0.0, ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node with them (local workers use the devices of their machine)")
     validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design (issue 5)")
 
 
@@ -54,6 +55,7 @@ class ReproduceJobSpec(BaseModel):
     figure: Literal["fig2", "fig3", "fig4", "fig5", "fig6", "all"]
     steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps at the authors' horizon")
     seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
+    gpus: float = Field(0.0, ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node with them (local workers use the devices of their machine)")
 
 
 JobSpec = Annotated[Union[DesignJobSpec, ReproduceJobSpec], Field(discriminator="kind")]

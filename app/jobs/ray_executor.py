@@ -128,6 +128,11 @@ def run_job_task(spec: dict[str, Any], key: str, channel: Any) -> dict[str, Any]
         finished.set()
 
 
+def task_gpus(spec: dict[str, Any], settings: Settings) -> float:
+    """GPUs a job's Ray task asks for: the job's own ``gpus``, at least the service default."""
+    return max(float(spec.get("gpus") or 0.0), settings.ray_num_gpus)
+
+
 def task_runtime_env(settings: Settings, num_gpus: float) -> dict[str, Any]:
     """Environment of the task's Ray worker process, set before it imports JAX.
 
@@ -189,7 +194,7 @@ class RayWorker(Worker):
             time.sleep(self.settings.worker_poll_seconds)
             return ("requeue", None, f"the Ray cluster at {self.settings.ray_address} is unreachable: {exc}"), None
         key = f"{state.job_id}/{state.attempt}"
-        num_gpus = self.settings.ray_num_gpus
+        num_gpus = task_gpus(spec, self.settings)
         ref = self._remote_task.options(
             num_cpus=self.settings.ray_num_cpus, num_gpus=num_gpus, max_retries=0,
             runtime_env=task_runtime_env(self.settings, num_gpus), name=f"designer-job-{state.job_id}",

@@ -117,3 +117,17 @@ def test_ray_executor_needs_an_address(tmp_path):
     out = subprocess.run([sys.executable, "-m", "app.server", "--data-dir", str(tmp_path), "--port", str(free_port())],
                          env={**env, "DESIGNER_EXECUTOR": "ray"}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "RAY_ADDRESS" in out.stderr, out.stderr
+
+
+def test_a_job_that_asks_for_gpus_gets_them():
+    from app.core.config import Settings
+    from app.jobs.ray_executor import task_gpus, task_runtime_env
+    from designer.jobs import parse_job_spec
+
+    spec = parse_job_spec({"kind": "design", "target": {"kind": "l1"}, "shape": [8], "gpus": 1}).model_dump(mode="json")
+    settings = Settings(data_dir="/tmp/unused")
+    assert task_gpus(spec, settings) == 1.0
+    assert task_gpus({"kind": "design"}, settings) == 0.0
+    assert task_gpus({"kind": "design"}, Settings(data_dir="/tmp/unused", ray_num_gpus=0.5)) == 0.5
+    # without a GPU the task is pinned to JAX's CPU backend; with one it is not
+    assert task_runtime_env(settings, 0.0) != task_runtime_env(settings, 1.0)
