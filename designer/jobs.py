@@ -109,7 +109,7 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
     from .design import DesignCancelled, design
 
     enable_compilation_cache()
-    request = job.model_dump(mode="json", exclude={"kind", "validate_"})
+    request = job.model_dump(mode="json", exclude={"kind", "validate_", "gpus"})
     state_path = workdir / "design_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else None
 
