@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
-from ..errors import DesignerInputError
+from .._specs import pydantic_error, validate_spec  # noqa: F401  (pydantic_error re-exported)
 from ._base import Family, Params
 from .attention_qk import AttentionQK, AttentionQKSpec
 from .group_hadamard import GroupHadamard, GroupHadamardSpec
@@ -29,26 +29,9 @@ ParamSpec = Annotated[Union[tuple(FAMILIES.values())], Field(discriminator="fami
 _ADAPTER = TypeAdapter(ParamSpec)
 
 
-def pydantic_error(exc: ValidationError, prefix: str) -> DesignerInputError:
-    """The first pydantic error as a :class:`DesignerInputError` with a dotted field path."""
-    err = exc.errors()[0]
-    # Drop the union-member name pydantic puts after the tag (e.g. "hadamard" in
-    # ("hadamard", "depth")): users named the field, not the union branch.
-    loc = [str(p) for p in err.get("loc", ())]
-    if len(loc) > 1 and err.get("type") not in ("union_tag_invalid", "union_tag_not_found"):
-        loc = loc[1:]
-    field = ".".join([prefix, *loc]) if loc else prefix
-    return DesignerInputError(field, err.get("msg", "invalid"))
-
-
 def parse_param_spec(spec: Any, field: str = "param"):
     """Validate a family spec given as a dict, JSON text or spec object."""
-    try:
-        if isinstance(spec, (str, bytes)):
-            return _ADAPTER.validate_json(spec)
-        return _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        raise pydantic_error(exc, field) from None
+    return validate_spec(_ADAPTER, spec, field)
 
 
 def build_family(spec: Any, shape: tuple[int, ...] | None = None) -> Family:

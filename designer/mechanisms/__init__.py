@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
-from ..families import pydantic_error
+from .._specs import validate_spec
 from ._base import Mechanism
 from .gauge import Gauge, GaugeSpec
 from .label_noise import LabelNoise, LabelNoiseSpec, hessian_trace
@@ -25,12 +25,7 @@ _ADAPTER = TypeAdapter(MechanismSpec)
 
 def parse_mechanism_spec(spec: Any, field: str = "mechanism"):
     """Validate a mechanism spec given as a dict, JSON text or spec object."""
-    try:
-        if isinstance(spec, (str, bytes)):
-            return _ADAPTER.validate_json(spec)
-        return _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        raise pydantic_error(exc, field) from None
+    return validate_spec(_ADAPTER, spec, field)
 
 
 def build_mechanism(spec: Any, family=None) -> Mechanism:

@@ -27,10 +27,10 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..errors import DesignerInputError
-from ..families import pydantic_error
+from .._specs import validate_spec
 
 
 class Hyper(NamedTuple):
@@ -395,8 +395,4 @@ def build_noise(spec: Any, field: str = "noise") -> Piece:
     """Make a noise piece from a spec (dict, JSON text, spec object or an already built piece)."""
     if isinstance(spec, Piece):
         return spec
-    try:
-        parsed = _ADAPTER.validate_json(spec) if isinstance(spec, (str, bytes)) else _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        raise pydantic_error(exc, field) from None
-    return parsed.build()
+    return validate_spec(_ADAPTER, spec, field).build()

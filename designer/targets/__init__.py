@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
-from ..families import pydantic_error
+from .._specs import validate_spec
 from ._base import Target
 from .basis_l1 import BasisL1, BasisL1Spec
 from .group_l21 import GroupL21, GroupL21Spec
@@ -39,12 +39,7 @@ _ADAPTER = TypeAdapter(TargetSpec)
 
 def parse_target_spec(spec: Any, field: str = "target"):
     """Validate a target spec given as a dict, JSON text or spec object (errors name the field)."""
-    try:
-        if isinstance(spec, (str, bytes)):
-            return _ADAPTER.validate_json(spec)
-        return _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        raise pydantic_error(exc, field) from None
+    return validate_spec(_ADAPTER, spec, field)
 
 
 def build_target(spec: Any, shape: tuple[int, ...]) -> Target:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
-from ...families import pydantic_error
+from ..._specs import validate_spec
 from ._base import PredictorTask, Task
 from .attention_teacher import AttentionTeacher, AttentionTeacherSpec
 from .cosine_sparse import CosineSparse, CosineSparseSpec
@@ -36,11 +36,7 @@ def build_task(spec: Any, field: str = "task") -> Task:
     """Make a task from a spec (dict, JSON text, spec object, or an already built task)."""
     if isinstance(spec, Task):
         return spec
-    try:
-        parsed = _ADAPTER.validate_json(spec) if isinstance(spec, (str, bytes)) else _ADAPTER.validate_python(spec)
-    except ValidationError as exc:
-        raise pydantic_error(exc, field) from None
-    return parsed.build()
+    return validate_spec(_ADAPTER, spec, field).build()
 
 
 __all__ = [
