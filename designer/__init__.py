@@ -6,9 +6,10 @@ mechanisms, computed by autodiff from a declared group action. Importing ``desig
 JAX's float64 mode (geometry runs in float64; simulations choose float32 explicitly).
 """
 
-from ._jax import enable_compilation_cache, enable_x64
+from ._jax import enable_compilation_cache, enable_x64, unroll_threefry_on_cpu
 
 enable_x64()
+unroll_threefry_on_cpu()
 
 from .bias import evaluate_points, induced_bias  # noqa: E402
 from .errors import DesignerError, DesignerInputError, NumericalFailure  # noqa: E402

@@ -31,3 +31,44 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return cache
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32_unrolled(key1, key2, x1, x2):
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), all rounds written out."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    def rotl(v, r):
+        return (v << np.uint32(r)) | (v >> np.uint32(32 - r))
+
+    ks = [key1, key2, key1 ^ key2 ^ np.uint32(0x1BD11BDA)]
+    x = [x1 + ks[0], x2 + ks[1]]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x[0] = x[0] + x[1]
+            x[1] = x[0] ^ rotl(x[1], r)
+        x = [x[0] + ks[(i + 1) % 3], x[1] + ks[(i + 2) % 3] + jnp.uint32(i + 1)]
+    return tuple(x)
+
+
+def unroll_threefry_on_cpu() -> bool:
+    """Lower JAX's threefry hash on CPU without a loop (same bits; returns whether it applied).
+
+    JAX lowers ``threefry2x32`` on CPU as a 5-trip ``while`` loop to save compile time. In a
+    simulation every step draws a few random numbers per run, and each of those loops is a dozen
+    tiny kernels that XLA cannot fuse: on these machines they were half the step time of a small
+    model. Written out, the hash fuses with its neighbours (benchmarks/bench_sweep.py). The bits
+    are the same (tests/simulate/test_prng.py checks the Random123 known answers).
+    """
+    try:
+        from jax.extend.random import threefry2x32_p
+        from jax.interpreters import mlir
+
+        mlir.register_lowering(threefry2x32_p, mlir.lower_fun(_threefry2x32_unrolled, multiple_results=True),
+                               platform="cpu")
+        return True
+    except Exception:  # a JAX without these hooks keeps its own (correct, slower) lowering
+        return False

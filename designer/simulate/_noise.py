@@ -151,6 +151,12 @@ def symmetric_alpha_stable(key, alpha: float, shape, dtype=jnp.float32):
     half_pi = jnp.asarray(math.pi / 2, dtype)
     v = jax.random.uniform(kv, shape, dtype, -half_pi, half_pi)
     w = jax.random.exponential(kw, shape, dtype)
+    return chambers_mallows_stuck(v, w, alpha)
+
+
+def chambers_mallows_stuck(v, w, alpha: float):
+    """The map ``(V ~ U(-pi/2, pi/2), W ~ Exp(1)) -> symmetric alpha-stable`` of
+    :func:`symmetric_alpha_stable`, for callers that draw ``V`` and ``W`` themselves."""
     if alpha == 1.0:
         return jnp.tan(v)
     return (jnp.sin(alpha * v) / jnp.cos(v) ** (1.0 / alpha)

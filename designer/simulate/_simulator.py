@@ -104,8 +104,31 @@ class Simulator:
         if self.task.streaming and not isinstance(self.sampler, Minibatch):
             raise DesignerInputError("noise", f"task {self.task.name} draws fresh samples: give a minibatch piece")
         self.n_traces = 0
-        self._chunk_jit = jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, 0, None, None)), static_argnums=(3, 4))
-        self._record_jit = jax.jit(jax.vmap(self.record))
+        # data batched per run (axis 0) or shared by every run (one copy: no per-run memory, and
+        # the minibatch gather reads one small array instead of R of them)
+        self._chunk_jits = {shared: jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, None if shared else 0, None, None)),
+                                            static_argnums=(3, 4)) for shared in (False, True)}
+        self._record_jits = {shared: jax.jit(jax.vmap(self.record, in_axes=(0, None if shared else 0)))
+                             for shared in (False, True)}
+        self._data_struct = None
+
+    @property
+    def _chunk_jit(self):
+        """The chunk program for per-run data (the shared-data one is ``_chunk_jits[True]``)."""
+        return self._chunk_jits[False]
+
+    def data_is_shared(self, data) -> bool:
+        """True when ``data`` is one data set for all runs (``setup(share_data=True)``), False when
+        every leaf has a leading run axis; decided from the task's own data shapes."""
+        if self._data_struct is None:
+            self._data_struct = jax.eval_shape(lambda k: self.task.generate(k, self.dtype), jax.random.PRNGKey(0))
+        want = [tuple(a.shape) for a in jax.tree_util.tree_leaves(self._data_struct)]
+        got = [tuple(np.shape(a)) for a in jax.tree_util.tree_leaves(data)]
+        if got == want:
+            return True
+        if len(got) == len(want) and all(g[1:] == w for g, w in zip(got, want)):
+            return False
+        raise DesignerInputError("data", f"leaf shapes {got} are neither the task's {want} nor those with a leading run axis")
 
     # -- hyperparameters and set-up ------------------------------------------------------------
     def hyper(self, learning_rate, **overrides) -> Hyper:
@@ -141,16 +164,23 @@ class Simulator:
         params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, self.dtype), params)
         return State(params, self.optimizer.init(params), key, jnp.asarray(0, jnp.int32), jnp.asarray(jnp.nan, self.dtype))
 
-    def setup(self, seeds, hyper: Hyper, init: Callable | None = None, data_seeds=None, init_scale: float = 1.0):
+    def setup(self, seeds, hyper: Hyper, init: Callable | None = None, data_seeds=None, init_scale: float = 1.0,
+              share_data: bool = False):
         """Batched initial states and data for runs ``r = 0..R-1``.
 
         ``seeds[r]`` seeds the run's initialization and noise; ``data_seeds[r]`` (default
         ``seeds``) its data, so a hyperparameter sweep on one data set repeats a data seed.
         ``init(key) -> params`` overrides the default initialization (``default_init`` at
         ``init_scale``). Hyper fields are broadcast to ``R``. Returns ``(state, hyper, data)``.
+
+        ``share_data=True`` (every data seed equal) returns the data set once, without a run
+        axis, and :meth:`run` hands the same copy to every run: the same numbers as per-run
+        copies, without ``R`` copies in memory.
         """
         seeds = np.atleast_1d(np.asarray(seeds, np.int64))
         data_seeds = seeds if data_seeds is None else np.atleast_1d(np.asarray(data_seeds, np.int64))
+        if share_data and np.any(data_seeds != data_seeds[0]):
+            raise DesignerInputError("data_seeds", "share_data needs one data seed for every run")
         r = max(len(seeds), len(data_seeds), *(np.size(h) for h in hyper))
         seeds, data_seeds = np.broadcast_to(seeds, (r,)), np.broadcast_to(data_seeds, (r,))
         hyper = Hyper(*(jnp.broadcast_to(h, (r,)) for h in hyper))
@@ -165,7 +195,9 @@ class Simulator:
             state = jax.vmap(self.init_state)(params, jax.vmap(lambda k: jax.random.fold_in(k, 2))(base))
             return state, data
 
-        state, data = build(jnp.asarray(seeds), jnp.asarray(data_seeds))
+        state, data = build(jnp.asarray(seeds), jnp.asarray(data_seeds[:1] if share_data else data_seeds))
+        if share_data:
+            data = jax.tree_util.tree_map(lambda a: a[0], data)
         return state, hyper, data
 
     # -- one step ------------------------------------------------------------------------------
@@ -250,7 +282,7 @@ class Simulator:
     # -- driving ---------------------------------------------------------------------------------
     def initial_records(self, state: State, data) -> dict[str, np.ndarray]:
         """Metrics at the initial state, one per run."""
-        return jax.tree_util.tree_map(np.asarray, self._record_jit(state, data))
+        return jax.tree_util.tree_map(np.asarray, self._record_jits[self.data_is_shared(data)](state, data))
 
     def run(self, state: State, hyper: Hyper, data, steps: int, every: int,
             records_per_chunk: int | None = None, on_chunk: Callable[[int], None] | None = None,
@@ -270,11 +302,12 @@ class Simulator:
         rpc = records_per_chunk or _largest_divisor_at_most(n_rec, math.ceil(n_rec / 20))
         if n_rec % rpc:
             raise DesignerInputError("records_per_chunk", f"{rpc} does not divide the {n_rec} records")
+        chunk = self._chunk_jits[self.data_is_shared(data)]
         chunks = []
         for c in range(n_rec // rpc):
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled after {c * rpc * every} of {steps} steps")
-            state, rec = self._chunk_jit(state, hyper, data, rpc, every)
+            state, rec = chunk(state, hyper, data, rpc, every)
             chunks.append(jax.tree_util.tree_map(np.asarray, rec))
             if on_chunk is not None:
                 on_chunk((c + 1) * rpc * every)

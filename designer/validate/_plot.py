@@ -51,8 +51,7 @@ def plot_heatmaps(panels: list[dict], path: str, title: str) -> None:
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     for ax, p in zip(axes[0], panels):
         v = np.asarray(p["values"], np.float64)
-        cmap = matplotlib.colormaps["viridis"].copy()
-        cmap.set_bad("0.75")
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.75")
         im = ax.imshow(np.ma.masked_invalid(v), aspect="auto", origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_xticks(range(v.shape[1]), p["x"], rotation=45, fontsize=7)
         ax.set_yticks(range(v.shape[0]), p["y"], fontsize=8)
