@@ -6,7 +6,7 @@ mechanisms, computed by autodiff from a declared group action. Importing ``desig
 JAX's float64 mode (geometry runs in float64; simulations choose float32 explicitly).
 """
 
-from ._jax import enable_compilation_cache, enable_x64, unroll_threefry_on_cpu
+from ._jax import enable_compilation_cache, enable_x64, unroll_threefry_on_cpu, use_cpu_cores
 
 enable_x64()
 unroll_threefry_on_cpu()
@@ -24,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "FAMILIES", "MECHANISMS", "DesignerError", "DesignerInputError", "Family", "NumericalFailure",
     "balance", "block_generators", "build_family", "build_mechanism", "enable_compilation_cache",
-    "enable_x64", "evaluate_points", "gram", "induced_bias", "log_det_gram", "minimize_over_orbit",
+    "enable_x64", "evaluate_points", "use_cpu_cores", "gram", "induced_bias", "log_det_gram", "minimize_over_orbit",
     "moment_map", "__version__",
 ]

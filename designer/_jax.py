@@ -72,3 +72,26 @@ def unroll_threefry_on_cpu() -> bool:
         return True
     except Exception:  # a JAX without these hooks keeps its own (correct, slower) lowering
         return False
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Expose the process's CPU cores as ``n`` JAX CPU devices (default: the cores it may use).
+
+    A batched simulation (:meth:`designer.simulate.Simulator.setup`) spreads its runs over the
+    devices, one thread each; XLA alone leaves most of a second core idle on small per-run
+    steps. Only possible before JAX starts its CPU backend: the command line calls this first.
+    Respects an explicit ``jax_num_cpu_devices`` / ``--xla_force_host_platform_device_count``.
+    Returns the number of CPU devices requested (1 when it could not apply).
+    """
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get("JAX_NUM_CPU_DEVICES"):
+        return 1
+    if n is None:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n = os.cpu_count() or 1
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n))
+    except Exception:  # the backend is already running: keep its devices
+        return 1
+    return int(n)

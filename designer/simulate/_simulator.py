@@ -198,7 +198,31 @@ class Simulator:
         state, data = build(jnp.asarray(seeds), jnp.asarray(data_seeds[:1] if share_data else data_seeds))
         if share_data:
             data = jax.tree_util.tree_map(lambda a: a[0], data)
-        return state, hyper, data
+        return self.distribute(state, hyper, data)
+
+    def distribute(self, state: State, hyper: Hyper, data, devices=None):
+        """Spread the runs over ``devices`` (default: all devices of the default backend).
+
+        With one device (the default on CPU) nothing moves. With several (several GPUs, or CPU
+        cores exposed as devices by :func:`designer.use_cpu_cores`, as the command line
+        does), the run axis is split evenly across them and every chunk runs as one program on
+        all of them; shared data is copied to each. Runs are independent, so the results are
+        those of one device. A run count that does not divide evenly stays on one device.
+        """
+        devices = list(jax.devices() if devices is None else devices)
+        r = int(np.shape(state.step)[0])
+        if len(devices) < 2 or r % len(devices):
+            return state, hyper, data
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(devices), ("runs",))
+        runs, everywhere = NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec())
+        batched = lambda tree: jax.tree_util.tree_map(lambda a: jax.device_put(a, runs), tree)
+        if self.data_is_shared(data):
+            data = jax.tree_util.tree_map(lambda a: jax.device_put(a, everywhere), data)
+        else:
+            data = batched(data)
+        return batched(state), batched(hyper), data
 
     # -- one step ------------------------------------------------------------------------------
     def _examples(self, key, hyper, data):
