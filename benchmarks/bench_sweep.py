@@ -11,7 +11,7 @@ memory (``ru_maxrss``) is its own:
 - ``cells``: the 32 (learning rate, family) cells one after another, each already a ``vmap`` over
   its 16 seeds -- a second, much stronger baseline that is itself batched.
 
-Every mode runs as the ``designer`` command line does: the machine's cores are JAX CPU devices and a
+Every mode runs as ``designer sweep`` does: the machine's cores are JAX CPU devices and a
 batch of runs is split across them (``--cpu-devices 1`` turns that off); a single run uses one.
 Compile time is measured apart: the first call of the chunk program (compile + one chunk) is timed
 alone, then the timed run starts from there; every timing ends with ``block_until_ready``.
@@ -37,7 +37,7 @@ def _mode(mode: str, steps: int, seeds: int, single_runs: int, cpu_devices: int)
 
     from designer._jax import use_cpu_cores
 
-    if cpu_devices != 1:  # as the command line does: the cores as JAX CPU devices
+    if cpu_devices != 1:  # as designer sweep does: the cores as JAX CPU devices
         use_cpu_cores(cpu_devices or None)
     import jax.numpy as jnp
     import numpy as np
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--single-runs", type=int, default=0, help="time only this many single runs in mode 'runs' and extrapolate (0: all)")
     ap.add_argument("--modes", default="batched,runs,cells")
     ap.add_argument("--cpu-devices", type=int, default=0,
-                    help="JAX CPU devices (0: one per core, as the 'designer' command line; 1: a single device)")
+                    help="JAX CPU devices (0: one per core, as 'designer sweep'; 1: a single device)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--_mode", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -82,8 +82,17 @@ def use_cpu_cores(n: int | None = None) -> int:
     steps. Only possible before JAX starts its CPU backend: the command line calls this first.
     Respects an explicit ``jax_num_cpu_devices`` / ``--xla_force_host_platform_device_count``.
     Returns the number of CPU devices requested (1 when it could not apply).
+
+    Also turns off Eigen's multi-threading inside XLA (``--xla_cpu_multi_thread_eigen=false``):
+    with as many devices as cores, a device that hands a LAPACK or matrix kernel to the shared
+    thread pool from inside a loop can wait forever for a thread the other device holds (seen
+    with the Fig. 4 chunk; tests/simulate/test_devices.py keeps it from coming back). Each
+    device then computes on its own thread, which is the point of having one per core.
     """
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "") or os.environ.get("JAX_NUM_CPU_DEVICES"):
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    if "xla_force_host_platform_device_count" in flags or os.environ.get("JAX_NUM_CPU_DEVICES"):
         return 1
     if n is None:
         try:

@@ -92,9 +92,6 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._jax import use_cpu_cores
-
-    use_cpu_cores()  # before JAX starts: batched simulations spread their runs over the cores
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -50,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import enable_compilation_cache
+    from .. import enable_compilation_cache, use_cpu_cores
     from ..errors import DesignerInputError
 
+    use_cpu_cores()  # before JAX starts its backend: the sweep's runs are split over the cores
     enable_compilation_cache()
     if args.stationary:
         from ..validate import stationary_check

@@ -159,8 +159,9 @@ def chambers_mallows_stuck(v, w, alpha: float):
     :func:`symmetric_alpha_stable`, for callers that draw ``V`` and ``W`` themselves."""
     if alpha == 1.0:
         return jnp.tan(v)
-    return (jnp.sin(alpha * v) / jnp.cos(v) ** (1.0 / alpha)
-            * (jnp.cos((1.0 - alpha) * v) / w) ** ((1.0 - alpha) / alpha))
+    # sin(a V) / cos(V)^(1/a) * (cos((1-a) V) / W)^((1-a)/a), with one exp instead of two powers
+    log_rest = (1.0 - alpha) * (jnp.log(jnp.cos((1.0 - alpha) * v)) - jnp.log(w)) - jnp.log(jnp.cos(v))
+    return jnp.sin(alpha * v) * jnp.exp(log_rest / alpha)
 
 
 @dataclasses.dataclass(frozen=True)

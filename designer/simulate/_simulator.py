@@ -81,10 +81,13 @@ class Simulator:
         optimizer: an optax transformation without learning rate (default ``optax.identity()``,
             plain SGD); the update is ``-learning_rate * optimizer(grad)``.
         dtype: float32 (default) or float64.
+        metrics: record the task's and the model's metrics (default). ``False`` records only the
+            batch loss, finiteness and step count, for callers that only read the end state (a
+            sweep): the metrics of a large evaluation set can cost more than the steps between.
     """
 
     def __init__(self, model, task, noise=(), optimizer: optax.GradientTransformation | None = None,
-                 dtype: Any = jnp.float32):
+                 dtype: Any = jnp.float32, metrics: bool = True):
         self.task = build_task(task)
         self.model = build_model(model, self.task.predictor_shape)
         self.task.check_model(self.model)
@@ -93,6 +96,7 @@ class Simulator:
         if self.dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
             raise DesignerInputError("dtype", f"float32 or float64, got {self.dtype}")
         self.optimizer = optimizer if optimizer is not None else optax.identity()
+        self.metrics = bool(metrics)
         samplers = [p for p in self.pieces if isinstance(p, Sampler)]
         if len(samplers) > 1:
             raise DesignerInputError("noise", "at most one sampler (minibatch or bernoulli)")
@@ -198,16 +202,20 @@ class Simulator:
         state, data = build(jnp.asarray(seeds), jnp.asarray(data_seeds[:1] if share_data else data_seeds))
         if share_data:
             data = jax.tree_util.tree_map(lambda a: a[0], data)
-        return self.distribute(state, hyper, data)
+        return state, hyper, data
 
     def distribute(self, state: State, hyper: Hyper, data, devices=None):
         """Spread the runs over ``devices`` (default: all devices of the default backend).
 
         With one device (the default on CPU) nothing moves. With several (several GPUs, or CPU
-        cores exposed as devices by :func:`designer.use_cpu_cores`, as the command line
-        does), the run axis is split evenly across them and every chunk runs as one program on
-        all of them; shared data is copied to each. Runs are independent, so the results are
-        those of one device. A run count that does not divide evenly stays on one device.
+        cores exposed as devices by :func:`designer.use_cpu_cores`, as ``designer sweep`` does),
+        the run axis is split evenly across them and every chunk runs as one program on all of
+        them; shared data is copied to each. Runs are independent, so the results are those of
+        one device. A run count that does not divide evenly stays where it is.
+
+        Opt-in, not done by :meth:`setup`: with CPU cores as devices, jaxlib 0.10's batched LAPACK
+        kernels (an SVD in a task's metrics, batch >= 8 per device) can wait forever for a thread
+        the other device holds. Use it for steps and records without LAPACK calls (the sweep's).
         """
         devices = list(jax.devices() if devices is None else devices)
         r = int(np.shape(state.step)[0])
@@ -284,8 +292,10 @@ class Simulator:
 
     def record(self, state: State, data) -> dict:
         """Metrics of one run: the task's, the model's symmetry metrics, last loss, finiteness."""
-        out = dict(self.task.metrics(self.model, state.params, data))
-        out.update(model_metrics(self.model, state.params))
+        out = {}
+        if self.metrics:
+            out.update(self.task.metrics(self.model, state.params, data))
+            out.update(model_metrics(self.model, state.params))
         out["batch_loss"] = state.loss
         out["finite"] = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)]))
         out["step"] = state.step

@@ -53,10 +53,11 @@ class FamilyLabelNoise(Piece):
 
     ``xi_f`` is a draw of family ``f`` of :data:`FAMILIES` (unit variance; the alpha-stable one has
     scale ``1/sqrt(2)`` and infinite variance). With ``w = s onehot(f)`` a run sees family ``f`` at
-    scale ``s``, so one compiled program serves every family. Each family's law is exact, but the
-    families are built from the same four draws (two normals, two uniforms) instead of eight
-    independent ones, which halves the step's cost: weights are meant to be one-hot (as
-    :func:`plan` makes them), since two families of one run are not independent.
+    scale ``s``, so one compiled program serves every family. Each family's law is exact, but all
+    four are built from the same three uniforms (Box-Muller gives two normals, a third uniform an
+    exponential), instead of independent draws: a step's noise then costs about a quarter as much.
+    Weights are meant to be one-hot (as :func:`plan` makes them), since two families of one run
+    are not independent.
     """
 
     kind = "family_label_noise"
@@ -66,24 +67,27 @@ class FamilyLabelNoise(Piece):
         return 0.0
 
     def draws(self, key, shape, dtype):
-        kn, ku = jax.random.split(key)
-        n = jax.random.normal(kn, (2, *shape), dtype)
-        u = jax.random.uniform(ku, (2, *shape), dtype)
-        e = -jnp.log1p(-u[0])  # Exp(1)
-        gauss = n[0]
+        """The four families' draws ``(gaussian, student_t3, alpha_stable1.5, clipped)``."""
+        u = jax.random.uniform(key, (3, *shape), dtype, minval=jnp.finfo(dtype).tiny, maxval=1.0)
+        radius, angle = jnp.sqrt(-2.0 * jnp.log(u[0])), (2.0 * math.pi) * u[1]
+        n0, n1 = radius * jnp.cos(angle), radius * jnp.sin(angle)  # Box-Muller: independent N(0, 1)
+        e = -jnp.log(u[2])  # Exp(1), independent of n0, n1
+        gauss = n0
         # t(3) = N0 / sqrt(chi2_3 / 3) with chi2_3 = N1^2 + 2 Exp(1): exact and branch-free
         # (jax.random.t draws a gamma by rejection, a while loop that every vmapped lane waits for);
         # unit variance: / sqrt(3)
-        student = n[0] / jnp.sqrt((n[1] ** 2 + 2.0 * e) / 3.0) / math.sqrt(3.0)
-        v = (u[1] - 0.5) * jnp.asarray(math.pi, dtype)  # U(-pi/2, pi/2)
+        student = n0 / jnp.sqrt((n1 * n1 + 2.0 * e) / 3.0) / math.sqrt(3.0)
+        v = (u[1] - 0.5) * jnp.asarray(math.pi, dtype)  # U(-pi/2, pi/2), independent of e
         stable = chambers_mallows_stuck(v, e, ALPHA) / math.sqrt(2.0)
-        clipped = jnp.clip(n[0], -CLIP, CLIP) / _clipped_gaussian_std(CLIP)
-        return jnp.stack([gauss, student, stable, clipped])
+        clipped = jnp.clip(n0, -CLIP, CLIP) / _clipped_gaussian_std(CLIP)
+        return gauss, student, stable, clipped
 
     def perturb_targets(self, key, y, hyper):
-        xi = self.draws(key, y.shape, y.dtype)
+        xi = jnp.stack(self.draws(key, y.shape, y.dtype))
         w = jnp.asarray(hyper.label_noise, y.dtype).reshape((-1,) + (1,) * y.ndim)
-        # select, do not multiply: an unused family's draw may be inf (alpha-stable, t), and 0 * inf is NaN
+        # select, do not multiply: an unused family's draw may be inf (alpha-stable, t), and 0 * inf
+        # is NaN. The sum over families is a reduction, which XLA does not fuse into the gradient
+        # kernel: the draws are computed once per step, not once per parameter.
         return y + jnp.sum(jnp.where(w != 0, w * xi, 0.0), axis=0)
 
 
@@ -120,13 +124,17 @@ def plan(learning_rates, families=FAMILIES, batch_sizes=(1,), seeds: int = 16, s
     piece = FamilyLabelNoise()
     sim = Simulator({"family": "hadamard", "depth": 2}, task,
                     noise=[{"kind": "minibatch", "batch_size": int(bss.min()), "replacement": True,
-                            "max_batch_size": int(bss.max())}, piece], dtype=dtype)
+                            "max_batch_size": int(bss.max())}, piece], dtype=dtype,
+                    metrics=False)  # only the end state is read: no test-set metrics every record
     hyper = sim.hyper(L.reshape(-1), batch_size=B.reshape(-1))
     init = lambda key: {"u": jnp.full((2, d), init_scale, sim.dtype)}
     state, hyper, data = sim.setup(np.arange(r), hyper, init=init, data_seeds=np.full(r, data_seed), share_data=True)
     weights = np.zeros((r, len(FAMILIES)))
     weights[np.arange(r), np.asarray(fam_idx)[F.reshape(-1)]] = label_noise
     hyper = hyper._replace(label_noise=jnp.asarray(weights, sim.dtype))
+    # runs split across the devices (the cores, under 'designer sweep'); no LAPACK in this
+    # simulation's step or records, which Simulator.distribute needs on CPU
+    state, hyper, data = sim.distribute(state, hyper, data)
     # steps: 3/5 at eta, 1/5 at eta/10, 1/5 at eta/100; all phases share one chunk shape
     every = max(1, steps // (5 * chunks))
     unit = every * chunks
@@ -135,6 +143,7 @@ def plan(learning_rates, families=FAMILIES, batch_sizes=(1,), seeds: int = 16, s
     grid = {"learning_rate": lrs.tolist(), "family": list(families), "batch_size": bss.tolist(), "seeds": seeds,
             "steps": sum(p[0] for p in phases), "label_noise": label_noise, "n": n, "d": d, "k": k,
             "data_seed": data_seed, "init_scale": init_scale, "dtype": str(jnp.dtype(dtype)),
+            "devices": len(state.params["u"].sharding.device_set),
             "schedule": "eta for 3/5 of the steps, eta/10 for 1/5, eta/100 for 1/5"}
     return SweepPlan(sim, state, hyper, data, grid, shape, phases, every)
 

@@ -40,3 +40,15 @@ def test_use_cpu_cores_exposes_cores_before_the_backend_starts():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "3"]
+
+
+def test_cli_sweep_splits_its_runs_over_the_cores(tmp_path):
+    out = tmp_path / "sweep.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    proc = subprocess.run([sys.executable, "-m", "designer.cli", "sweep", "--learning-rates", "0.01", "--families", "gaussian",
+                           "--seeds", "2", "--steps", "200", "--out", str(out)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    grid = json.loads(out.read_text())["grid"]
+    cores = len(os.sched_getaffinity(0))
+    assert grid["devices"] == (cores if 2 % cores == 0 else 1)

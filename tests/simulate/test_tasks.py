@@ -143,3 +143,15 @@ def test_langevin_diffusion_variance():
     a, q = 1 - 2e-3, 2 * 1e-3 * 0.5
     expected = q * (1 - a ** (2 * 100)) / (1 - a**2)
     assert abs(np.var(w) / expected - 1) < 0.1
+
+
+def test_without_metrics_the_trajectory_is_the_same_and_only_the_basics_are_recorded():
+    model, task, noise, lr, _ = CASES["sparse_regression"]
+    ends = []
+    for metrics in (True, False):
+        sim = Simulator(model, task, noise=noise, metrics=metrics)
+        state, hyper, data = sim.setup(np.arange(2), sim.hyper(lr), init_scale=0.3)
+        res = sim.run(state, hyper, data, STEPS, EVERY)
+        ends.append(np.asarray(res.state.params["u"]))
+    assert sorted(res.records) == ["batch_loss", "finite", "step"]
+    np.testing.assert_array_equal(ends[0], ends[1])
