@@ -66,6 +66,20 @@ class Piece:
     def perturb_targets(self, key, y, hyper):
         return y
 
+    #: A piece whose step randomness does not depend on the state may draw it for a whole record
+    #: interval at once (one wide vectorised draw before the inner scan, instead of one small draw
+    #: per step that XLA may fuse into, and recompute in, the per-parameter update). Such a piece
+    #: sets ``predraws`` and implements ``predraw`` and ``perturb_drawn``.
+    predraws: ClassVar[bool] = False
+
+    def predraw(self, key, n: int, shape, dtype):
+        """Randomness of ``n`` steps for targets of ``shape``: an array with leading axis ``n``."""
+        raise NotImplementedError
+
+    def perturb_drawn(self, y, drawn, hyper):
+        """``perturb_targets`` with the step's slice of :meth:`predraw`."""
+        raise NotImplementedError
+
     def penalty(self, z, hyper):
         return 0.0
 

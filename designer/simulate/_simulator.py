@@ -251,14 +251,22 @@ class Simulator:
         late = idx if getattr(task, "gather_outputs", False) else None
         return examples, weights, late
 
-    def step(self, state: State, hyper: Hyper, data) -> tuple[State, StepInfo]:
-        """One SGD step of one run (pure; the scan body)."""
+    def step(self, state: State, hyper: Hyper, data, drawn: dict | None = None) -> tuple[State, StepInfo]:
+        """One SGD step of one run (pure; the scan body).
+
+        ``drawn``: this step's slice of the pre-drawn randomness of the pieces that pre-draw
+        (``{piece index: array}``, see :class:`designer.simulate._noise.Piece`); those pieces draw
+        for themselves when it is absent.
+        """
         task, model, params = self.task, self.model, state.params
         key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
         examples, weights, late_idx = self._examples(k_sample, hyper, data)
         y = examples["y"]
-        for p in self.pieces:
-            y = p.perturb_targets(k_label, y, hyper)
+        for i, p in enumerate(self.pieces):
+            if drawn is not None and i in drawn:
+                y = p.perturb_drawn(y, drawn[i], hyper)
+            else:
+                y = p.perturb_targets(k_label, y, hyper)
 
         def data_loss(out):
             sq = (y - out) ** 2
@@ -304,11 +312,20 @@ class Simulator:
     def _chunk(self, state, hyper, data, n_records: int, every: int):
         self.n_traces += 1  # runs only while tracing: counts compilations of the chunk
 
-        def inner(s, _):
-            return self.step(s, hyper, data)[0], None
+        pre = [i for i, p in enumerate(self.pieces) if p.predraws]
+
+        def inner(s, drawn):
+            return self.step(s, hyper, data, drawn)[0], None
 
         def outer(s, _):
-            s, _ = jax.lax.scan(inner, s, None, length=every)
+            drawn = None
+            if pre:  # one wide draw for the interval's steps, from a key the steps do not use
+                k_pre, k_next = jax.random.split(s.key)
+                s = s._replace(key=k_next)
+                y = jax.eval_shape(lambda k: self._examples(k, hyper, data)[0]["y"], k_pre)
+                keys = jax.random.split(k_pre, len(pre))
+                drawn = {i: self.pieces[i].predraw(k, every, y.shape, y.dtype) for i, k in zip(pre, keys)}
+            s, _ = jax.lax.scan(inner, s, drawn, length=every)
             return s, self.record(s, data)
 
         return jax.lax.scan(outer, state, None, length=n_records)

@@ -83,12 +83,20 @@ class FamilyLabelNoise(Piece):
         return gauss, student, stable, clipped
 
     def perturb_targets(self, key, y, hyper):
-        xi = jnp.stack(self.draws(key, y.shape, y.dtype))
+        return self.perturb_drawn(y, jnp.stack(self.draws(key, y.shape, y.dtype)), hyper)
+
+    # The simulator draws a record interval's noise at once (one wide vectorised computation)
+    # and hands each step its slice: drawn per step, XLA fuses the draws into the per-parameter
+    # update and computes them once per parameter.
+    predraws = True
+
+    def predraw(self, key, n, shape, dtype):
+        return jnp.stack(self.draws(key, (n, *shape), dtype), axis=1)  # (n, families, *shape)
+
+    def perturb_drawn(self, y, drawn, hyper):
         w = jnp.asarray(hyper.label_noise, y.dtype).reshape((-1,) + (1,) * y.ndim)
-        # select, do not multiply: an unused family's draw may be inf (alpha-stable, t), and 0 * inf
-        # is NaN. The sum over families is a reduction, which XLA does not fuse into the gradient
-        # kernel: the draws are computed once per step, not once per parameter.
-        return y + jnp.sum(jnp.where(w != 0, w * xi, 0.0), axis=0)
+        # select, do not multiply: an unused family's draw may be inf (alpha-stable, t), and 0 * inf is NaN
+        return y + jnp.sum(jnp.where(w != 0, w * drawn, 0.0), axis=0)
 
 
 def v1_task(n: int = 40, d: int = 100, k: int = 5) -> PositiveSparseRegression:
