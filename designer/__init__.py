@@ -24,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "FAMILIES", "MECHANISMS", "DesignerError", "DesignerInputError", "Family", "NumericalFailure",
     "balance", "block_generators", "build_family", "build_mechanism", "enable_compilation_cache",
-    "enable_x64", "evaluate_points", "use_cpu_cores", "gram", "induced_bias", "log_det_gram", "minimize_over_orbit",
-    "moment_map", "__version__",
+    "enable_x64", "evaluate_points", "gram", "induced_bias", "log_det_gram", "minimize_over_orbit",
+    "moment_map", "use_cpu_cores", "__version__",
 ]

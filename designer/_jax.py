@@ -77,21 +77,17 @@ def unroll_threefry_on_cpu() -> bool:
 def use_cpu_cores(n: int | None = None) -> int:
     """Expose the process's CPU cores as ``n`` JAX CPU devices (default: the cores it may use).
 
-    A batched simulation (:meth:`designer.simulate.Simulator.setup`) spreads its runs over the
-    devices, one thread each; XLA alone leaves most of a second core idle on small per-run
-    steps. Only possible before JAX starts its CPU backend: the command line calls this first.
-    Respects an explicit ``jax_num_cpu_devices`` / ``--xla_force_host_platform_device_count``.
-    Returns the number of CPU devices requested (1 when it could not apply).
+    :meth:`designer.simulate.Simulator.distribute` can then split a batch of runs across them,
+    one thread each; XLA alone leaves most of a second core idle on small per-run steps. Only
+    possible before JAX starts its CPU backend: ``designer sweep`` calls this first. Respects an
+    explicit ``JAX_NUM_CPU_DEVICES`` / ``--xla_force_host_platform_device_count``. Returns the
+    number of CPU devices requested (1 when it could not apply).
 
-    Also turns off Eigen's multi-threading inside XLA (``--xla_cpu_multi_thread_eigen=false``):
-    with as many devices as cores, a device that hands a LAPACK or matrix kernel to the shared
-    thread pool from inside a loop can wait forever for a thread the other device holds (seen
-    with the Fig. 4 chunk; tests/simulate/test_devices.py keeps it from coming back). Each
-    device then computes on its own thread, which is the point of having one per core.
+    Not for every computation: with the cores as devices, jaxlib 0.10's batched LAPACK kernels
+    (e.g. an SVD over 8 or more runs per device inside the simulation loop) can wait forever for
+    a thread the other device holds. See ``Simulator.distribute``.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
     if "xla_force_host_platform_device_count" in flags or os.environ.get("JAX_NUM_CPU_DEVICES"):
         return 1
     if n is None:

@@ -66,19 +66,21 @@ class Piece:
     def perturb_targets(self, key, y, hyper):
         return y
 
-    #: A piece whose step randomness does not depend on the state may draw it for a whole record
-    #: interval at once (one wide vectorised draw before the inner scan, instead of one small draw
-    #: per step that XLA may fuse into, and recompute in, the per-parameter update). Such a piece
-    #: sets ``predraws`` and implements ``predraw`` and ``perturb_drawn``.
+    #: With ``predraws``, the simulator asks the piece for a whole record interval's target
+    #: randomness at once (:meth:`predraw`, before the inner scan) and hands each step its slice
+    #: (:meth:`perturb_drawn`) instead of calling :meth:`perturb_targets` with a per-step key.
+    #: The defaults pre-draw the steps' keys, so any piece can set it; a piece whose draws are
+    #: costly overrides both to draw its numbers in one wide computation (per step, XLA may fuse
+    #: the draws into the per-parameter update and recompute them once per parameter).
     predraws: ClassVar[bool] = False
 
     def predraw(self, key, n: int, shape, dtype):
-        """Randomness of ``n`` steps for targets of ``shape``: an array with leading axis ``n``."""
-        raise NotImplementedError
+        """Randomness of ``n`` steps for targets of ``shape``, leading axis ``n`` (default: keys)."""
+        return jax.random.split(key, n)
 
     def perturb_drawn(self, y, drawn, hyper):
-        """``perturb_targets`` with the step's slice of :meth:`predraw`."""
-        raise NotImplementedError
+        """:meth:`perturb_targets` from the step's slice of :meth:`predraw` (default: its key)."""
+        return self.perturb_targets(drawn, y, hyper)
 
     def penalty(self, z, hyper):
         return 0.0

@@ -27,8 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..simulate import Simulator
-from ..simulate._noise import chambers_mallows_stuck
-from ..simulate._noise import Piece
+from ..simulate._noise import Piece, chambers_mallows_stuck
 from ._models import PositiveSparseRegression
 
 #: Noise families of the sweep (issue 5), each with unit variance where it has one.
@@ -85,9 +84,8 @@ class FamilyLabelNoise(Piece):
     def perturb_targets(self, key, y, hyper):
         return self.perturb_drawn(y, jnp.stack(self.draws(key, y.shape, y.dtype)), hyper)
 
-    # The simulator draws a record interval's noise at once (one wide vectorised computation)
-    # and hands each step its slice: drawn per step, XLA fuses the draws into the per-parameter
-    # update and computes them once per parameter.
+    # a record interval's noise in one wide computation (Piece.predraws): drawn per step, XLA
+    # fuses these transcendentals into the per-parameter update and computes them per parameter
     predraws = True
 
     def predraw(self, key, n, shape, dtype):

@@ -155,3 +155,26 @@ def test_without_metrics_the_trajectory_is_the_same_and_only_the_basics_are_reco
         ends.append(np.asarray(res.state.params["u"]))
     assert sorted(res.records) == ["batch_loss", "finite", "step"]
     np.testing.assert_array_equal(ends[0], ends[1])
+
+
+def test_default_predraw_hands_each_step_its_key_and_the_noise_is_applied():
+    """Piece.predraws with the default hooks: pre-drawn per-step keys feed perturb_targets."""
+    from designer.simulate._noise import LabelNoise
+
+    class PreDrawn(LabelNoise):
+        predraws = True
+
+    piece = PreDrawn(scale=0.5)
+    key = jax.random.PRNGKey(2)
+    keys = piece.predraw(key, 5, (3,), jnp.float32)
+    np.testing.assert_array_equal(keys, jax.random.split(key, 5))
+    y, hyper = jnp.arange(3.0, dtype=jnp.float32), type("H", (), {"label_noise": jnp.float32(0.5)})()
+    np.testing.assert_array_equal(piece.perturb_drawn(y, keys[1], hyper), piece.perturb_targets(keys[1], y, hyper))
+    # same seeds with and without noise: same minibatches, first-step losses differ only by the noise
+    model, task, _, lr, _ = CASES["sparse_regression"]
+    losses = []
+    for scale in (0.0, 0.5):
+        sim = Simulator(model, task, noise=[{"kind": "minibatch", "batch_size": 5}, PreDrawn(scale=scale)])
+        state, hyper, data = sim.setup(np.arange(3), sim.hyper(lr), init_scale=0.3)
+        losses.append(sim.run(state, hyper, data, 10, 1).records["batch_loss"][:, 0])
+    assert np.all(np.abs(losses[1] - losses[0]) > 1e-6)
