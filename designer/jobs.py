@@ -30,6 +30,11 @@ class JobCancelled(Cancelled):
 from .validate._spec import ValidationSpec as ValidateSpec  # noqa: E402
 
 
+#: GPUs a job asks for (both job kinds): a scheduling hint, not part of the computation.
+Gpus = Annotated[float, Field(ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node "
+                              "with them (local workers use the devices of their machine)")]
+
+
 class DesignJobSpec(BaseModel):
     """An inverse design (``designer design``) as a job."""
 
@@ -43,7 +48,7 @@ class DesignJobSpec(BaseModel):
     max_depth: int = Field(4, ge=2, le=8, description="largest factorization depth searched")
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     strength: float = Field(1.0, gt=0.0, le=1e6, description="requested regularization strength")
-    gpus: float = Field(0.0, ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node with them (local workers use the devices of their machine)")
+    gpus: Gpus = 0.0
     validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design (issue 5)")
 
 
@@ -55,7 +60,7 @@ class ReproduceJobSpec(BaseModel):
     figure: Literal["fig2", "fig3", "fig4", "fig5", "fig6", "all"]
     steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps at the authors' horizon")
     seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
-    gpus: float = Field(0.0, ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node with them (local workers use the devices of their machine)")
+    gpus: Gpus = 0.0
 
 
 JobSpec = Annotated[Union[DesignJobSpec, ReproduceJobSpec], Field(discriminator="kind")]
