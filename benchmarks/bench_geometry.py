@@ -9,7 +9,8 @@ Reports, measured in one process (float64, CPU):
 - batched evaluation with vmap against a Python loop over points calling the jitted
   single-point function (goal: at least 50x);
 compile times apart (first call minus a steady call), steady times as the median of repeats
-with block_until_ready, and the process's peak resident memory.
+with block_until_ready (engine and closed form interleaved, round by round; the ratio is the
+median of the per-round ratios), and the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -44,6 +45,34 @@ def timed(fn, *args, repeats):
     return {"compile_s": max(first - steady, 0.0), "steady_s": steady}
 
 
+def paired(engine, closed, repeats, calls=10):
+    """Engine against closed form, interleaved: ``repeats`` rounds of ``calls`` calls of each.
+
+    The ratio is the median over rounds of the per-round ratio, so drifts of this shared
+    machine's speed (often 2x over a few seconds) hit both sides of each ratio alike.
+    """
+    compile_s = {}
+    for name, fn in (("engine", engine), ("closed_form", closed)):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        compile_s[name] = time.perf_counter() - t0
+    rounds = {"engine": [], "closed_form": []}
+    for _ in range(repeats):
+        for name, fn in (("engine", engine), ("closed_form", closed)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                jax.block_until_ready(fn())
+            rounds[name].append((time.perf_counter() - t0) / calls)
+    out = {}
+    for name, times in rounds.items():
+        steady = statistics.median(times)
+        out[name] = {"compile_s": max(compile_s[name] - steady, 0.0), "steady_s": steady}
+    ratios = [e / c for e, c in zip(rounds["engine"], rounds["closed_form"])]
+    out["ratio"] = statistics.median(ratios)
+    out["ratio_quartiles"] = statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1 else [out["ratio"]] * 2
+    return out
+
+
 def engine_vs_closed_form(repeats):
     out = {}
     # hadamard depth 3, d = 1000
@@ -52,16 +81,14 @@ def engine_vs_closed_form(repeats):
     z = jnp.exp(jax.random.uniform(key, (1000,), minval=-5, maxval=3)) * jnp.sign(jax.random.normal(key, (1000,)))
     engine = jax.jit(lambda f, z: Gauge(1.0).bias(f, z))
     closed = jax.jit(lambda z: closed_forms.hadamard_gauge(z, 3))
-    e, c = timed(engine, fam, z, repeats=repeats), timed(closed, z, repeats=repeats)
+    out["hadamard_d3_1000"] = paired(lambda: engine(fam, z), lambda: closed(z), repeats)
     np.testing.assert_allclose(engine(fam, z), closed(z), rtol=1e-9)
-    out["hadamard_d3_1000"] = {"engine": e, "closed_form": c, "ratio": e["steady_s"] / c["steady_s"]}
     # matrix_product 50 x 50 rank 10
     fam = build_family({"family": "matrix_product", "rank": 10}, (50, 50))
     k1, k2, k3 = jax.random.split(key, 3)
     u = jnp.linalg.qr(jax.random.normal(k1, (50, 10)))[0]
     v = jnp.linalg.qr(jax.random.normal(k2, (50, 10)))[0]
     m = (u * jnp.exp(jax.random.uniform(k3, (10,), minval=-2, maxval=2))) @ v.T
-    closed = jax.jit(lambda m: closed_forms.matrix_product_gauge(m[:, :], 1.0, full_gl=False))
 
     def closed_rank(m):  # the closed form on the top-10 spectrum (the rest is zero)
         s = jnp.linalg.svd(m, compute_uv=False)[:10]
@@ -69,9 +96,8 @@ def engine_vs_closed_form(repeats):
         return 0.5 * (jnp.sum(jnp.log(2 * s)) + jnp.sum(jnp.log(s[:, None] + s[None, :])[iu]))
 
     closed = jax.jit(closed_rank)
-    e, c = timed(engine, fam, m, repeats=repeats), timed(closed, m, repeats=repeats)
+    out["matrix_product_50x50_r10"] = paired(lambda: engine(fam, m), lambda: closed(m), repeats)
     np.testing.assert_allclose(engine(fam, m), closed(m), rtol=1e-9)
-    out["matrix_product_50x50_r10"] = {"engine": e, "closed_form": c, "ratio": e["steady_s"] / c["steady_s"]}
     return out
 
 
@@ -110,6 +136,7 @@ def main():
     for name, row in report["engine_vs_closed_form"].items():
         print(f"{name}: engine {row['engine']['steady_s'] * 1e3:.3f} ms vs closed form "
               f"{row['closed_form']['steady_s'] * 1e3:.3f} ms -> ratio {row['ratio']:.2f}x "
+              f"(quartiles over rounds {row['ratio_quartiles'][0]:.2f}-{row['ratio_quartiles'][1]:.2f}) "
               f"(compile {row['engine']['compile_s']:.2f} s vs {row['closed_form']['compile_s']:.2f} s)")
     v = report["vmap_vs_loop"]
     print(f"vmap vs loop ({v['points']} points, hadamard d=64 depth 3): {v['ratio']:.0f}x "

@@ -8,6 +8,7 @@ from pydantic import Field, TypeAdapter
 
 from .._specs import pydantic_error, validate_spec  # noqa: F401  (pydantic_error re-exported)
 from ._base import Family, Params
+from ._matrix import tangents_at_identity  # noqa: F401  (for designer.geometry)
 from .attention_qk import AttentionQK, AttentionQKSpec
 from .group_hadamard import GroupHadamard, GroupHadamardSpec
 from .hadamard import Hadamard, HadamardSpec

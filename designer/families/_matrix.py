@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,13 +37,11 @@ def gl_basis(r: int) -> tuple[np.ndarray, tuple[bool, ...]]:
 
 
 def svd(m: jnp.ndarray):
-    """Thin SVD ``(u, s, vt)``; on CPU by the QR (gesvd) algorithm.
+    """Thin SVD ``(u, s, vt)`` (LAPACK's divide-and-conquer ``gesdd`` on CPU).
 
-    On CPU, LAPACK's divide-and-conquer (the default) with singular vectors measured ~40 ms for
-    a 50 x 50 matrix here against ~0.9 ms for gesvd (benchmarks/bench_geometry.py).
+    Measured here (jaxlib 0.10, 2 cores): 0.4-0.8 ms for 50 x 50 against 1.0-1.4 ms for the QR
+    algorithm (``gesvd``), and 3 ms against 7.5 ms at 100 x 100 (benchmarks/bench_geometry.py).
     """
-    if jax.default_backend() == "cpu":
-        return jax.lax.linalg.svd(m, full_matrices=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR)
     return jnp.linalg.svd(m, full_matrices=False)
 
 
@@ -57,13 +58,7 @@ def truncated_svd(m: jnp.ndarray, rank: int):
     return u, s, vt
 
 
-def expm(x: jnp.ndarray, squarings: int = 4, degree: int = 10) -> jnp.ndarray:
-    """Matrix exponential by a fixed Taylor polynomial and fixed scaling-and-squaring.
-
-    Straight-line code (no data-dependent branches), so it compiles fast and its ``jvp`` at 0
-    is exactly the tangent ``X`` (what the generators need). Relative error about 1e-18 for
-    ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
-    """
+def _taylor_expm(x: jnp.ndarray, squarings: int = 4, degree: int = 10) -> jnp.ndarray:
     y = x / (2.0**squarings)
     eye = jnp.eye(x.shape[-1], dtype=x.dtype)
     result = eye
@@ -72,3 +67,73 @@ def expm(x: jnp.ndarray, squarings: int = 4, degree: int = 10) -> jnp.ndarray:
     for _ in range(squarings):
         result = result @ result
     return result
+
+
+@jax.custom_jvp
+def _expm_tangent_at_identity(x):
+    return _taylor_expm(x)
+
+
+@_expm_tangent_at_identity.defjvp
+def _expm_tangent_at_identity_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _taylor_expm(x), dx  # d exp at X = 0 is the identity map (only there)
+
+
+_AT_IDENTITY = contextvars.ContextVar("designer_tangents_at_identity", default=False)
+
+
+@contextlib.contextmanager
+def tangents_at_identity():
+    """While tracing inside this context, :func:`expm` is differentiated as at ``X = 0``.
+
+    For callers that take first derivatives of a group action at the identity only (the
+    symmetry generators and their Gram, :mod:`designer.geometry`): there ``d exp`` is the
+    identity map, exactly, and differentiating the 14 matrix products of the Taylor polynomial
+    instead cost more than the rest of the gauge bias (1.8 ms of 3.2 ms for matrix_product
+    50 x 50 rank 10, benchmarks/bench_geometry.py). Values are unchanged; derivatives away from
+    the identity are wrong inside the context, so it must enclose only such derivatives and no
+    function jitted elsewhere.
+    """
+    token = _AT_IDENTITY.set(True)
+    try:
+        yield
+    finally:
+        _AT_IDENTITY.reset(token)
+
+
+def expm(x: jnp.ndarray) -> jnp.ndarray:
+    """Matrix exponential by a fixed Taylor polynomial (degree 10) and 4 squarings.
+
+    Straight-line code (no data-dependent branches), so it compiles fast and its ``jvp`` at 0
+    is exactly the tangent ``X`` (what the generators need). Relative error about 1e-18 for
+    ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
+    """
+    if _AT_IDENTITY.get():
+        return _expm_tangent_at_identity(x)
+    return _taylor_expm(x)
+
+
+def gl_element(t: jnp.ndarray, r: int) -> jnp.ndarray:
+    """``sum_a t_a T_a`` over :func:`gl_basis` (same order), without the dense basis.
+
+    Every entry of the result mixes at most two coordinates (a symmetric and an antisymmetric
+    one), so it is two gathers and an add; the dense ``(r*r, r, r)`` contraction cost 50-70 us
+    each way for r = 10 in the gauge bias (benchmarks/bench_geometry.py).
+    """
+    idx1, c1, idx2, c2 = _gl_gather(r)
+    flat = c1.astype(t.dtype) * t[idx1] + c2.astype(t.dtype) * t[idx2]
+    return flat.reshape(r, r)
+
+
+def _gl_gather(r: int):
+    basis, _ = gl_basis(r)
+    flat = basis.reshape(len(basis), r * r).T  # entry -> coefficients over the basis
+    idx1, c1, idx2, c2 = (np.zeros(r * r, int), np.zeros(r * r), np.zeros(r * r, int), np.zeros(r * r))
+    for e, row in enumerate(flat):
+        nz = np.nonzero(row)[0]
+        assert 1 <= len(nz) <= 2
+        idx1[e], c1[e] = nz[0], row[nz[0]]
+        if len(nz) == 2:
+            idx2[e], c2[e] = nz[1], row[nz[1]]
+    return idx1, c1, idx2, c2

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
-from ._matrix import expm, gl_basis, svd, truncated_svd
+from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +87,7 @@ class AttentionQK(Family):
             return x * jnp.concatenate([jnp.broadcast_to(jnp.exp(t), (self.d_emb,)), jnp.broadcast_to(jnp.exp(-t), (self.d_emb,))])
         n = self.d_emb * self.d_head
         q, k = x[:n].reshape(self.d_emb, self.d_head), x[n:].reshape(self.d_emb, self.d_head)
-        g = jnp.einsum("a,aij->ij", t, jnp.asarray(gl_basis(self.d_head)[0], x.dtype))
+        g = gl_element(t, self.d_head)
         return jnp.concatenate([(q @ expm(g)).reshape(-1), (k @ expm(-g.T)).reshape(-1)])
 
     def balanced_point(self, z):

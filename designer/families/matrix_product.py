@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, require
-from ._matrix import expm, gl_basis, truncated_svd
+from ._matrix import expm, gl_basis, gl_element, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +79,10 @@ class MatrixProduct(Family):
         return {f"W{k + 1}": w for k, w in enumerate(self._split(blocks[0]))}
 
     def block_action(self, x, t):
-        basis = jnp.asarray(gl_basis(self.rank)[0], x.dtype)
         ws = self._split(x)
         t = t.reshape(self.depth - 1, self.rank * self.rank)
         for k in range(self.depth - 1):
-            g = jnp.einsum("a,aij->ij", t[k], basis)
+            g = gl_element(t[k], self.rank)
             ws[k] = ws[k] @ expm(g)
             ws[k + 1] = expm(-g) @ ws[k + 1]
         return jnp.concatenate([w.reshape(-1) for w in ws])
