@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
+from .._jax import matmul
 from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
 
 
@@ -54,7 +55,7 @@ class AttentionQK(Family):
 
     def scores(self, params, x):
         """Attention logits ``x W_Q W_K^T x^T / sqrt(d_head)`` for x (seq x d_emb)."""
-        return (x @ params["WQ"]) @ (x @ params["WK"]).T / jnp.sqrt(self.d_head)
+        return matmul(x @ params["WQ"], (x @ params["WK"]).T) / jnp.sqrt(self.d_head)
 
     @property
     def n_blocks(self):

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
+from .._jax import matmul
 from ._base import Family, rank_one_check, require
 from ._matrix import svd
 
@@ -44,7 +45,7 @@ class ReluTwoLayer(Family):
 
     def apply(self, params, x):
         """The network's output for inputs ``x`` (batch x inputs) -> (batch x outputs)."""
-        return jax.nn.relu(x @ params["W"].T) @ params["V"]
+        return matmul(jax.nn.relu(matmul(x, params["W"].T)), params["V"])
 
     @property
     def n_blocks(self):
