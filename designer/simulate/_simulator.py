@@ -71,6 +71,15 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
     return 1
 
 
+#: A streaming task's examples are drawn ahead for blocks of at most this many steps (the
+#: largest divisor of the record interval up to it): 256 steps of Fig. 3 are 3 MB per run.
+EXAMPLE_BLOCK = 256
+
+
+def _block_size(every: int) -> int:
+    return max(d for d in range(1, min(every, EXAMPLE_BLOCK) + 1) if every % d == 0)
+
+
 class Simulator:
     """Train ``model`` on ``task`` by SGD with the given noise pieces (see module docstring).
 
@@ -256,11 +265,15 @@ class Simulator:
 
         ``drawn``: this step's slice of the pre-drawn randomness of the pieces that pre-draw
         (``{piece index: array}``, see :class:`designer.simulate._noise.Piece`); those pieces draw
-        for themselves when it is absent.
+        for themselves when it is absent. Its ``"examples"``, when present, are a streaming
+        task's fresh examples drawn ahead from this very step's key (see :meth:`_chunk`).
         """
         task, model, params = self.task, self.model, state.params
         key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
-        examples, weights, late_idx = self._examples(k_sample, hyper, data)
+        if drawn is not None and "examples" in drawn:  # drawn ahead from this step's k_sample
+            examples, weights, late_idx = drawn["examples"], self.sampler.mask(hyper, self.dtype), None
+        else:
+            examples, weights, late_idx = self._examples(k_sample, hyper, data)
         y = examples["y"]
         for i, p in enumerate(self.pieces):
             if drawn is not None and i in drawn:
@@ -310,12 +323,36 @@ class Simulator:
         return out
 
     def _chunk(self, state, hyper, data, n_records: int, every: int):
+        """``n_records`` record intervals of ``every`` steps each, as nested scans.
+
+        Randomness is drawn ahead, wide, where the step would draw it narrow: the noise pieces
+        with ``predraws`` once per record interval, and the fresh examples of a streaming task
+        that ``draws_ahead`` once per block of up to :data:`EXAMPLE_BLOCK` steps. The examples come from the keys the
+        steps themselves would use (the key chain does not depend on the parameters), so the
+        trajectory is the one of drawing them step by step; for Fig. 3 this moved the teacher's
+        forward pass and 2,048 normals per step out of the step (benchmarks/bench_simulate.py).
+        """
         self.n_traces += 1  # runs only while tracing: counts compilations of the chunk
 
         pre = [i for i, p in enumerate(self.pieces) if p.predraws]
+        ahead = self.task.streaming and self.task.draws_ahead
+        block = _block_size(every) if ahead else every
 
         def inner(s, drawn):
             return self.step(s, hyper, data, drawn)[0], None
+
+        def examples_ahead(key):
+            def chain(k, _):  # the split of :meth:`step`: next key, then the sample key
+                nxt, k_sample, _, _ = jax.random.split(k, 4)
+                return nxt, k_sample
+            _, k_samples = jax.lax.scan(chain, key, None, length=block)
+            size = self.sampler.max_batch_size
+            return jax.vmap(lambda k: self.task.fresh_examples(data, k, size))(k_samples)
+
+        def blocks(s, drawn):
+            if ahead:
+                drawn = {**(drawn or {}), "examples": examples_ahead(s.key)}
+            return jax.lax.scan(inner, s, drawn, length=block)
 
         def outer(s, _):
             drawn = None
@@ -325,7 +362,12 @@ class Simulator:
                 y = jax.eval_shape(lambda k: self._examples(k, hyper, data)[0]["y"], k_pre)
                 keys = jax.random.split(k_pre, len(pre))
                 drawn = {i: self.pieces[i].predraw(k, every, y.shape, y.dtype) for i, k in zip(pre, keys)}
-            s, _ = jax.lax.scan(inner, s, drawn, length=every)
+            if block == every:
+                s, _ = blocks(s, drawn)
+            else:
+                per_block = None if drawn is None else jax.tree_util.tree_map(
+                    lambda a: a.reshape(every // block, block, *a.shape[1:]), drawn)
+                s, _ = jax.lax.scan(blocks, s, per_block, length=every // block)
             return s, self.record(s, data)
 
         return jax.lax.scan(outer, state, None, length=n_records)

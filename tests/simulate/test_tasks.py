@@ -178,3 +178,25 @@ def test_default_predraw_hands_each_step_its_key_and_the_noise_is_applied():
         state, hyper, data = sim.setup(np.arange(3), sim.hyper(lr), init_scale=0.3)
         losses.append(sim.run(state, hyper, data, 10, 1).records["batch_loss"][:, 0])
     assert np.all(np.abs(losses[1] - losses[0]) > 1e-6)
+
+
+@pytest.mark.parametrize("block", [256, 4])
+def test_examples_drawn_ahead_give_the_step_by_step_trajectory(block, monkeypatch):
+    """A task that draws_ahead: the examples come from the steps' own keys (nested blocks too)."""
+    from designer.simulate import _simulator
+    from designer.simulate.tasks.attention_teacher import AttentionTeacher
+
+    monkeypatch.setattr(_simulator, "EXAMPLE_BLOCK", block)  # 4: blocks of 3 in intervals of 6
+    model, task, noise, lr, _ = CASES["attention_teacher"]
+    ends, losses = [], []
+    for ahead in (True, False):
+        monkeypatch.setattr(AttentionTeacher, "draws_ahead", ahead)
+        sim = Simulator(model, task, noise=noise, dtype=jnp.float64)
+        state, hyper, data = sim.setup(np.arange(2), sim.hyper(lr), init_scale=0.3)
+        res = sim.run(state, hyper, data, 12, 6)
+        ends.append(jax.tree_util.tree_map(np.asarray, res.state.params))
+        losses.append(res.records["batch_loss"])
+    assert _simulator._block_size(6) == min(6, 3 if block == 4 else 6)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
+    for name in ends[0]:
+        np.testing.assert_allclose(ends[0][name], ends[1][name], rtol=1e-12, atol=1e-14)

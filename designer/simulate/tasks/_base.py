@@ -32,6 +32,10 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     streaming: ClassVar[bool] = False
+    #: A streaming task whose examples cost more to draw than a small step: the simulator draws
+    #: them ahead for blocks of steps, from the steps' own keys (same trajectory). A gain for
+    #: attention (teacher forward and 2,048 normals per step), a loss for Fig. 2's 8 inputs of 3.
+    draws_ahead: ClassVar[bool] = False
 
     #: shape of the predictor a model must produce (None: the task needs a specific family).
     predictor_shape: tuple[int, ...] | None = None
