@@ -112,10 +112,14 @@ def matmul(a, b):
     a leading dimension (``a^T g`` under ``vmap``, e.g. over seeds): 40-50 us per step each for
     the attention teacher-student's 16 sequences of 8 x 8 x 8, against about 10 us for the
     untransposed form. Here the transposed operand is made behind an optimisation barrier, so it
-    stays a (cheap) copy and the product stays untransposed. When ``b`` is a 2-D weight shared
-    by all leading dimensions of ``a``, its gradient is one product over the flattened rows.
-    Reverse mode only (a ``custom_vjp``); results are those of ``a @ b``.
+    stays a (cheap) copy and the product stays untransposed. ``b`` is either a 2-D weight shared
+    by all leading dimensions of ``a`` (its gradient one product over the flattened rows) or has
+    the same leading dimensions as ``a``; no other broadcasting. Under ``vmap`` each call sees
+    one run's shapes. Reverse mode only (a ``custom_vjp``: ``jvp``/``jacfwd`` through it raise);
+    results are those of ``a @ b``.
     """
+    if a.ndim < 2 or not (b.ndim == 2 or a.shape[:-2] == b.shape[:-2]):
+        raise ValueError(f"matmul takes (..., n, k) @ (k, m) or equal leading dimensions, got {a.shape} @ {b.shape}")
     return a @ b
 
 

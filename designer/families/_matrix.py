@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +40,10 @@ def gl_basis(r: int) -> tuple[np.ndarray, tuple[bool, ...]]:
 def svd(m: jnp.ndarray):
     """Thin SVD ``(u, s, vt)`` (LAPACK's divide-and-conquer ``gesdd`` on CPU).
 
-    Measured here (jaxlib 0.10, 2 cores): 0.4-0.8 ms for 50 x 50 against 1.0-1.4 ms for the QR
-    algorithm (``gesvd``), and 3 ms against 7.5 ms at 100 x 100 (benchmarks/bench_geometry.py).
+    Measured here (jaxlib 0.10, 2 cores, idle): 0.4-0.8 ms for 50 x 50 against 1.0-1.4 ms for
+    the QR algorithm (``gesvd``), and 3 ms against 7.5 ms at 100 x 100; an earlier measurement
+    of gesdd at ~40 ms did not reproduce. Should LAPACK not converge, the result is NaN, and
+    the biases built on it are NaN, not a wrong number.
     """
     return jnp.linalg.svd(m, full_matrices=False)
 
@@ -91,9 +94,10 @@ def tangents_at_identity():
     symmetry generators and their Gram, :mod:`designer.geometry`): there ``d exp`` is the
     identity map, exactly, and differentiating the 14 matrix products of the Taylor polynomial
     instead cost more than the rest of the gauge bias (1.8 ms of 3.2 ms for matrix_product
-    50 x 50 rank 10, benchmarks/bench_geometry.py). Values are unchanged; derivatives away from
-    the identity are wrong inside the context, so it must enclose only such derivatives and no
-    function jitted elsewhere.
+    50 x 50 rank 10, benchmarks/bench_geometry.py). Values are unchanged; first derivatives
+    away from the identity, and second derivatives anywhere, are wrong inside the context, so it
+    must enclose only first derivatives at the identity, and no function jitted elsewhere (a
+    trace made inside would be cached and reused outside).
     """
     token = _AT_IDENTITY.set(True)
     try:
@@ -105,9 +109,9 @@ def tangents_at_identity():
 def expm(x: jnp.ndarray) -> jnp.ndarray:
     """Matrix exponential by a fixed Taylor polynomial (degree 10) and 4 squarings.
 
-    Straight-line code (no data-dependent branches), so it compiles fast and its ``jvp`` at 0
-    is exactly the tangent ``X`` (what the generators need). Relative error about 1e-18 for
-    ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
+    Straight-line code (no data-dependent branches), so it compiles fast; its derivatives are
+    those of the polynomial, except inside :func:`tangents_at_identity`. Relative error about
+    1e-18 for ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
     """
     if _AT_IDENTITY.get():
         return _expm_tangent_at_identity(x)
@@ -115,17 +119,19 @@ def expm(x: jnp.ndarray) -> jnp.ndarray:
 
 
 def gl_element(t: jnp.ndarray, r: int) -> jnp.ndarray:
-    """``sum_a t_a T_a`` over :func:`gl_basis` (same order), without the dense basis.
+    """``sum_a t_a T_a`` over :func:`gl_basis` (same order), without contracting the basis.
 
     Every entry of the result mixes at most two coordinates (a symmetric and an antisymmetric
     one), so it is two gathers and an add; the dense ``(r*r, r, r)`` contraction cost 50-70 us
-    each way for r = 10 in the gauge bias (benchmarks/bench_geometry.py).
+    each way for r = 10 in the gauge bias (benchmarks/bench_geometry.py). The gather indices
+    are read off the basis once per ``r`` (cached).
     """
     idx1, c1, idx2, c2 = _gl_gather(r)
     flat = c1.astype(t.dtype) * t[idx1] + c2.astype(t.dtype) * t[idx2]
     return flat.reshape(r, r)
 
 
+@functools.lru_cache(maxsize=None)
 def _gl_gather(r: int):
     basis, _ = gl_basis(r)
     flat = basis.reshape(len(basis), r * r).T  # entry -> coefficients over the basis

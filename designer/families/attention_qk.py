@@ -54,7 +54,10 @@ class AttentionQK(Family):
         return q @ k.T
 
     def scores(self, params, x):
-        """Attention logits ``x W_Q W_K^T x^T / sqrt(d_head)`` for x (seq x d_emb)."""
+        """Attention logits ``x W_Q W_K^T x^T / sqrt(d_head)`` for x (seq x d_emb).
+
+        Differentiable in reverse mode only (:func:`designer._jax.matmul`, for the simulator).
+        """
         return matmul(x @ params["WQ"], (x @ params["WK"]).T) / jnp.sqrt(self.d_head)
 
     @property

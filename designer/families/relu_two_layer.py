@@ -44,7 +44,10 @@ class ReluTwoLayer(Family):
         return outer.reshape(self.hidden, self.outputs * self.inputs)
 
     def apply(self, params, x):
-        """The network's output for inputs ``x`` (batch x inputs) -> (batch x outputs)."""
+        """The network's output for inputs ``x`` (batch x inputs) -> (batch x outputs).
+
+        Differentiable in reverse mode only (:func:`designer._jax.matmul`, for the simulator).
+        """
         return matmul(jax.nn.relu(matmul(x, params["W"].T)), params["V"])
 
     @property

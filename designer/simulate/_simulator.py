@@ -73,11 +73,9 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
 
 #: A streaming task's examples are drawn ahead for blocks of at most this many steps (the
 #: largest divisor of the record interval up to it): 256 steps of Fig. 3 are 3 MB per run.
-EXAMPLE_BLOCK = 256
-
-
-def _block_size(every: int) -> int:
-    return max(d for d in range(1, min(every, EXAMPLE_BLOCK) + 1) if every % d == 0)
+#: Below ``MIN_EXAMPLE_BLOCK`` (a record interval with no such divisor, e.g. a large prime)
+#: the extra scan costs more than it saves, and the steps draw their own.
+EXAMPLE_BLOCK, MIN_EXAMPLE_BLOCK = 256, 8
 
 
 class Simulator:
@@ -263,21 +261,23 @@ class Simulator:
     def step(self, state: State, hyper: Hyper, data, drawn: dict | None = None) -> tuple[State, StepInfo]:
         """One SGD step of one run (pure; the scan body).
 
-        ``drawn``: this step's slice of the pre-drawn randomness of the pieces that pre-draw
-        (``{piece index: array}``, see :class:`designer.simulate._noise.Piece`); those pieces draw
-        for themselves when it is absent. Its ``"examples"``, when present, are a streaming
-        task's fresh examples drawn ahead from this very step's key (see :meth:`_chunk`).
+        ``drawn``: this step's slice of what :meth:`_chunk` drew ahead: ``"pieces"``, the
+        randomness of the pieces that pre-draw (``{piece index: array}``, see
+        :class:`designer.simulate._noise.Piece`), and ``"examples"``, a streaming task's fresh
+        examples drawn from this very step's key. What is absent is drawn here.
         """
         task, model, params = self.task, self.model, state.params
         key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
-        if drawn is not None and "examples" in drawn:  # drawn ahead from this step's k_sample
+        drawn = drawn or {}
+        pieces_drawn = drawn.get("pieces") or {}
+        if "examples" in drawn:  # drawn ahead from this step's k_sample
             examples, weights, late_idx = drawn["examples"], self.sampler.mask(hyper, self.dtype), None
         else:
             examples, weights, late_idx = self._examples(k_sample, hyper, data)
         y = examples["y"]
         for i, p in enumerate(self.pieces):
-            if drawn is not None and i in drawn:
-                y = p.perturb_drawn(y, drawn[i], hyper)
+            if i in pieces_drawn:
+                y = p.perturb_drawn(y, pieces_drawn[i], hyper)
             else:
                 y = p.perturb_targets(k_label, y, hyper)
 
@@ -335,8 +335,9 @@ class Simulator:
         self.n_traces += 1  # runs only while tracing: counts compilations of the chunk
 
         pre = [i for i, p in enumerate(self.pieces) if p.predraws]
-        ahead = self.task.streaming and self.task.draws_ahead
-        block = _block_size(every) if ahead else every
+        block = _largest_divisor_at_most(every, EXAMPLE_BLOCK)
+        ahead = self.task.streaming and self.task.draws_ahead and block >= min(MIN_EXAMPLE_BLOCK, every)
+        block = block if ahead else every
 
         def inner(s, drawn):
             return self.step(s, hyper, data, drawn)[0], None
@@ -361,7 +362,7 @@ class Simulator:
                 s = s._replace(key=k_next)
                 y = jax.eval_shape(lambda k: self._examples(k, hyper, data)[0]["y"], k_pre)
                 keys = jax.random.split(k_pre, len(pre))
-                drawn = {i: self.pieces[i].predraw(k, every, y.shape, y.dtype) for i, k in zip(pre, keys)}
+                drawn = {"pieces": {i: self.pieces[i].predraw(k, every, y.shape, y.dtype) for i, k in zip(pre, keys)}}
             if block == every:
                 s, _ = blocks(s, drawn)
             else:

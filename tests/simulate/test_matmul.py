@@ -32,3 +32,10 @@ def test_gradients_under_vmap_over_runs_with_a_transposed_weight():
     got = jax.jit(jax.vmap(jax.grad(loss(matmul))))(w, x)
     want = jax.vmap(jax.grad(loss(jnp.matmul)))(w, x)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_other_broadcasting_is_refused():
+    with pytest.raises(ValueError, match="matmul takes"):
+        matmul(jnp.ones((2, 5, 3)), jnp.ones((1, 3, 4)))
+    with pytest.raises(ValueError, match="matmul takes"):
+        matmul(jnp.ones((5, 3)), jnp.ones((2, 3, 4)))

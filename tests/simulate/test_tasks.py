@@ -180,23 +180,38 @@ def test_default_predraw_hands_each_step_its_key_and_the_noise_is_applied():
     assert np.all(np.abs(losses[1] - losses[0]) > 1e-6)
 
 
-@pytest.mark.parametrize("block", [256, 4])
-def test_examples_drawn_ahead_give_the_step_by_step_trajectory(block, monkeypatch):
-    """A task that draws_ahead: the examples come from the steps' own keys (nested blocks too)."""
+@pytest.mark.parametrize("block", [256, 8])
+@pytest.mark.parametrize("predraws", [False, True])
+def test_examples_drawn_ahead_give_the_step_by_step_trajectory(block, predraws, monkeypatch):
+    """A task that draws_ahead: the examples come from the steps' own keys (nested blocks too,
+    and with a noise piece that pre-draws per record interval, reshaped into the blocks)."""
     from designer.simulate import _simulator
+    from designer.simulate._noise import LabelNoise
     from designer.simulate.tasks.attention_teacher import AttentionTeacher
 
-    monkeypatch.setattr(_simulator, "EXAMPLE_BLOCK", block)  # 4: blocks of 3 in intervals of 6
+    monkeypatch.setattr(_simulator, "EXAMPLE_BLOCK", block)  # 8: two blocks per interval of 16
+    monkeypatch.setattr(LabelNoise, "predraws", predraws)
+    drawn_in_step = []
+    examples = _simulator.Simulator._examples
+
+    def counting(self, *args):
+        drawn_in_step.append(1)
+        return examples(self, *args)
+
+    monkeypatch.setattr(_simulator.Simulator, "_examples", counting)
     model, task, noise, lr, _ = CASES["attention_teacher"]
-    ends, losses = [], []
+    ends, losses, calls = [], [], []
     for ahead in (True, False):
         monkeypatch.setattr(AttentionTeacher, "draws_ahead", ahead)
+        drawn_in_step.clear()
         sim = Simulator(model, task, noise=noise, dtype=jnp.float64)
         state, hyper, data = sim.setup(np.arange(2), sim.hyper(lr), init_scale=0.3)
-        res = sim.run(state, hyper, data, 12, 6)
+        res = sim.run(state, hyper, data, 32, 16)
         ends.append(jax.tree_util.tree_map(np.asarray, res.state.params))
         losses.append(res.records["batch_loss"])
-    assert _simulator._block_size(6) == min(6, 3 if block == 4 else 6)
+        calls.append(len(drawn_in_step))
+    # ahead, no step draws its own examples (a pre-drawing piece still asks _examples for shapes)
+    assert calls[1] > calls[0] and (predraws or calls[0] == 0)
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-12)
     for name in ends[0]:
         np.testing.assert_allclose(ends[0][name], ends[1][name], rtol=1e-12, atol=1e-14)
