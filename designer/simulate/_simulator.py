@@ -240,11 +240,15 @@ class Simulator:
         return batched(state), batched(hyper), data
 
     # -- one step ------------------------------------------------------------------------------
-    def _examples(self, key, hyper, data):
-        """``(examples, weights, idx)``; ``idx`` is set when outputs must be gathered after the fact."""
+    def _examples(self, key, hyper, data, ahead=None):
+        """``(examples, weights, idx)``; ``idx`` is set when outputs must be gathered after the fact.
+
+        ``ahead``: a streaming task's examples for this step, already drawn from ``key``.
+        """
         task, dtype = self.task, self.dtype
         if task.streaming:
-            return task.fresh_examples(data, key, self.sampler.max_batch_size), self.sampler.mask(hyper, dtype), None
+            examples = task.fresh_examples(data, key, self.sampler.max_batch_size) if ahead is None else ahead
+            return examples, self.sampler.mask(hyper, dtype), None
         examples = data["train"]
         n = task.n_examples
         if self.sampler is None:
@@ -270,10 +274,7 @@ class Simulator:
         key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
         drawn = drawn or {}
         pieces_drawn = drawn.get("pieces") or {}
-        if "examples" in drawn:  # drawn ahead from this step's k_sample
-            examples, weights, late_idx = drawn["examples"], self.sampler.mask(hyper, self.dtype), None
-        else:
-            examples, weights, late_idx = self._examples(k_sample, hyper, data)
+        examples, weights, late_idx = self._examples(k_sample, hyper, data, drawn.get("examples"))
         y = examples["y"]
         for i, p in enumerate(self.pieces):
             if i in pieces_drawn:

@@ -194,9 +194,10 @@ def test_examples_drawn_ahead_give_the_step_by_step_trajectory(block, predraws, 
     drawn_in_step = []
     examples = _simulator.Simulator._examples
 
-    def counting(self, *args):
-        drawn_in_step.append(1)
-        return examples(self, *args)
+    def counting(self, key, hyper, data, ahead=None):
+        if ahead is None:  # drawn here, not ahead
+            drawn_in_step.append(1)
+        return examples(self, key, hyper, data, ahead)
 
     monkeypatch.setattr(_simulator.Simulator, "_examples", counting)
     model, task, noise, lr, _ = CASES["attention_teacher"]
