@@ -15,7 +15,7 @@ from app.core.deps import DatabaseDep, PrincipalDep, SettingsDep, UnitOfWorkDep
 from app.core.errors import InvalidInput, problem_responses
 from app.core.responses import model_response
 from app.core.specs import JobSpecBody
-from app.jobs import repository, service
+from app.jobs import repository, service, storage
 from app.jobs.schemas import TERMINAL_STATUSES, JobPublic, JobResult, JobsPage, JobStatus
 from app.numerics import child
 
@@ -83,9 +83,12 @@ async def get_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDe
     "/{job_id}/cancel", operation_id="cancel_design_job", status_code=202, response_model=JobPublic,
     responses=problem_responses(401, 404),
 )
-async def cancel_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDep) -> JobPublic:
+async def cancel_design_job(job_id: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> JobPublic:
     """Ask a job to stop (idempotent). A finished job is returned as it is."""
-    return model_response(await uow.write(service.cancel_public, principal, job_id), 202)
+    public = await uow.write(service.cancel_public, principal, job_id)
+    if public.status == "cancelled":  # a queued job may hold the checkpoint of a killed attempt
+        await run_in_threadpool(storage.remove_attempts, settings, job_id)
+    return model_response(public, 202)
 
 
 @router.delete(

@@ -55,8 +55,8 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _status_event(session: Session, job: Job) -> None:
-    data: dict[str, Any] = {"status": job.status, "attempt": job.attempt}
+def _status_event(session: Session, job: Job, **extra: Any) -> None:
+    data: dict[str, Any] = {"status": job.status, "attempt": job.attempt, **extra}
     if job.error_code:
         data["error"] = {"code": job.error_code, "message": job.error_message}
     repository.append_event(session, job.id, "status", data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +30,9 @@ READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
+#: Five steps (three quick screening steps, then two transform fits that compile for seconds in
+#: a fresh worker): a worker killed after progress 0.6 leaves a checkpoint of three steps.
+RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [16], "budget": 2000, "seed": 0}
 LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 #: Timing settings that keep recovery tests short (the defaults suit production).
@@ -205,6 +209,38 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
 
+    def full_log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.data_dir.glob("server-*.log")))
+
+    def worker_pids(self) -> dict[str, int]:
+        """Live worker processes of the running server: {worker id: pid} (from their start lines)."""
+        found = dict(re.findall(r"worker (w-\S+) started \(pid (\d+)", self.log_path.read_text(errors="replace")))
+        pids = {}
+        for worker_id, pid in found.items():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == self.proc.pid:  # state, parent pid
+                pids[worker_id] = int(pid)
+        return pids
+
+    def leases(self) -> dict[str, dict]:
+        """Every job's status, attempt and lease owner, read from the database itself."""
+        from sqlalchemy import create_engine, text
+
+        from app.core.config import Settings
+
+        url = Settings(data_dir=self.data_dir, database_url=self.database_url).resolved_database_url
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT id, status, attempt, lease_owner FROM jobs")).all()
+        finally:
+            engine.dispose()
+        return {r.id: {"status": r.status, "attempt": r.attempt, "lease_owner": r.lease_owner} for r in rows}
+
     def kill(self, group: bool = False) -> None:
         """SIGKILL the server process (``group``: and its workers, like a machine crash)."""
         if group:
@@ -293,3 +329,22 @@ def wait_status(http: httpx.Client, job_id: str, statuses: set[str], timeout: fl
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} not in {statuses} after {timeout} s: {job}")
+
+
+def attempts_of(events: list[dict]) -> dict[int, dict]:
+    """Per attempt, from a job's event log: its ``running`` event data and its progress events."""
+    attempts: dict[int, dict] = {}
+    current = None
+    for e in events:
+        data = e["data"]["data"]
+        if e["event"] == "status" and data["status"] == "running":
+            current = attempts.setdefault(data["attempt"], {"running": data, "progress": []})
+        elif e["event"] == "progress" and current is not None:
+            current["progress"].append(data)
+    return attempts
+
+
+def first_step_fraction(attempt: dict) -> float | None:
+    """Progress after the attempt's first computed step (its ``start`` report excluded)."""
+    steps = [p["fraction"] for p in attempt["progress"] if p["stage"] != "start" and p["fraction"]]
+    return steps[0] if steps else None
