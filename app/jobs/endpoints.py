@@ -50,6 +50,11 @@ async def create_design_job(
         raise InvalidInput(f"{err['field']}: {err['message']}", field=err["field"])
 
     def _create():
+        if key is not None:  # a retry: answered from a read, without taking the write lock
+            with database.reading() as session:
+                replayed = service.find_replay(session, principal, checked["spec"], key)
+            if replayed is not None:
+                return replayed, False
         with database.transaction() as session:
             job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
             return service.to_public(job, owner), created
@@ -128,7 +133,11 @@ async def get_design_job_artifact(job_id: str, name: str, uow: UnitOfWorkDep, se
     "/{job_id}/events", operation_id="stream_design_job_events", response_class=StreamingResponse,
     responses={200: {"description": "Server-Sent Events: `id:` is the event's seq, `event:` its type, "
                                     "`data:` a JobEventPublic JSON. The stream ends after the final status.",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                     "content": {"text/event-stream": {
+                         "schema": {"type": "string", "description": "text/event-stream: events separated by a "
+                                    "blank line, each with `id:`, `event:` and one `data:` line"},
+                         # The schema of each event's data line (OpenAPI 3.1 has no item schema for streams).
+                         "x-sse-data": {"$ref": "#/components/schemas/JobEventPublic"}}}},
                **problem_responses(401, 404, 422)},
 )
 async def stream_design_job_events(

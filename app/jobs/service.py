@@ -205,6 +205,15 @@ def create_job(
     return job, principal.name, True
 
 
+def find_replay(session: Session, principal: Principal, spec: dict[str, Any], key: str) -> JobPublic | None:
+    """The job an earlier submission with this key created (409 if its spec differs), or None."""
+    existing = repository.find_by_idempotency_key(session, principal.user_id, key)
+    if existing is None:
+        return None
+    job, owner, _ = _replay(existing, key, spec_hash(spec), principal)
+    return to_public(job, owner)
+
+
 def _replay(existing: Job, key: str, digest: str, principal: Principal) -> tuple[Job, str, bool]:
     if existing.request_hash != digest:
         raise IdempotencyConflict(key, existing.id)

@@ -2,9 +2,10 @@
 
 A small loop service (after Prefect's loop services): every ``reaper_interval_seconds`` it
 
-1. respawns dead workers;
-2. requeues jobs whose lease expired (any worker, any server sharing the database), or fails
-   them with ``worker_lost`` after the last attempt;
+1. respawns dead workers and requeues their jobs at once (it wakes up when a worker exits);
+2. renews the leases of its live workers' jobs, and requeues jobs whose lease expired (any
+   worker, any server sharing the database), or fails them with ``worker_lost`` after the last
+   attempt;
 3. terminates a worker whose job ignored a cancel request for ``cancel_grace_seconds``, or ran
    past its time limit plus the grace period, and settles the job itself.
 """
@@ -112,8 +113,20 @@ class Supervisor:
                 log.warning("worker %s exited (code %s); respawning", handle.worker_id, handle.process.exitcode)
                 self.workers[i] = self._spawn()
                 self._requeue_jobs_of(handle)
+        self._renew()
         self._reap()
         self._enforce()
+
+    def _renew(self) -> None:
+        """Renew the leases of this server's live workers' jobs.
+
+        A worker renews its own lease, but a busy machine can starve it (workers run at nice
+        19) past its lease while it is alive and working; this process sees it alive. A lease
+        therefore expires only when this server is gone too: the case it exists for.
+        """
+        alive = [h.worker_id for h in self.workers if h.process.is_alive()]
+        with self.db.transaction() as session:
+            repository.renew_leases(session, alive, utcnow() + dt.timedelta(seconds=self.settings.lease_seconds))
 
     def _requeue_jobs_of(self, handle: _WorkerHandle) -> None:
         """The job of a worker that died goes back to the queue now, not when its lease expires."""

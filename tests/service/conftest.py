@@ -7,6 +7,7 @@ the PostgreSQL runs are skipped, with that reason, only when no binaries exist.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -79,12 +80,15 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *cmd]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free loopback port; yields its admin URL."""
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields its admin URL.
+
+    Raises ``FileNotFoundError`` when no PostgreSQL binaries are installed.
+    """
     bindir = find_postgres_bindir()
     if bindir is None:
-        pytest.skip("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
+        raise FileNotFoundError("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
     root = Path(tempfile.mkdtemp(prefix="designer-pg-"))
     datadir, sockdir = root / "data", root / "sock"
     sockdir.mkdir()
@@ -108,23 +112,44 @@ def postgres_server() -> Iterator[str]:
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     import psycopg
 
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            break
-        except psycopg.OperationalError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start; see {root / 'postgres.log'}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    shutil.rmtree(root, ignore_errors=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(url, connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start; see {root / 'postgres.log'}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(admin_url: str) -> str:
+    """Create a fresh database on the cluster; return its URL."""
+    import psycopg
+
+    name = "designer_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster for the session; yields its admin URL."""
+    if find_postgres_bindir() is None:
+        pytest.skip("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -132,13 +157,7 @@ def db_url(request) -> str | None:
     """None for SQLite (the default), or the URL of a fresh PostgreSQL database for this module."""
     if request.param == "sqlite":
         return None
-    admin = request.getfixturevalue("postgres_server")
-    import psycopg
-
-    name = "designer_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin.rsplit("/", 1)[0] + "/" + name
+    return new_database(request.getfixturevalue("postgres_server"))
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -236,10 +255,11 @@ class Server:
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text("SELECT id, status, attempt, lease_owner FROM jobs")).all()
+                rows = conn.execute(text("SELECT id, status, attempt, lease_owner, progress_fraction FROM jobs")).all()
         finally:
             engine.dispose()
-        return {r.id: {"status": r.status, "attempt": r.attempt, "lease_owner": r.lease_owner} for r in rows}
+        return {r.id: {"status": r.status, "attempt": r.attempt, "lease_owner": r.lease_owner,
+                       "progress_fraction": r.progress_fraction} for r in rows}
 
     def kill(self, group: bool = False) -> None:
         """SIGKILL the server process (``group``: and its workers, like a machine crash)."""
