@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.db import Database
+    from app.core.http_protocol import protocol_class
     from app.main import create_app, prepare_database
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.access_log, timeout_graceful_shutdown=5)
+                access_log=args.access_log, timeout_graceful_shutdown=5, http=protocol_class())
     return 0
 
 

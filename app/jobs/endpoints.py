@@ -21,6 +21,10 @@ from app.numerics import child
 
 router = APIRouter(prefix="/v1/design-jobs", tags=["design-jobs"])
 
+#: Event ids are a 32-bit integer column (PostgreSQL's ``integer``): a larger Last-Event-ID
+#: could not be compared in the database and is no event's id.
+MAX_EVENT_ID = 2**31 - 1
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255,
@@ -146,10 +150,11 @@ async def stream_design_job_events(
     await uow.read(service.get_visible, principal, job_id)
     try:
         after = int(last_event_id) if last_event_id not in (None, "") else 0
-        if after < 0:
+        if not 0 <= after <= MAX_EVENT_ID:
             raise ValueError
     except ValueError:
-        raise InvalidInput("Last-Event-ID must be a non-negative integer (the id of an event)", field="Last-Event-ID") from None
+        raise InvalidInput(f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID} (the id of an event)",
+                           field="Last-Event-ID") from None
     return StreamingResponse(
         _event_stream(request, database, settings, job_id, after), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
