@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.core.errors import AppError, InvalidInput
 from app.jobs import service
-from app.jobs.endpoints import _event_stream, submit_job, SpecInvalid
+from app.jobs.endpoints import MAX_EVENT_ID, SpecInvalid, _event_stream, submit_job
 from app.jobs.exceptions import JobNotFound
 from app.jobs.schemas import JobStatus
 from app.ui import pages
@@ -194,16 +194,16 @@ async def job_page(request: Request, job_id: str) -> Response:
 async def job_events(
     request: Request, job_id: str,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> Response:
     """The job's event stream (as the API's), resuming after ``Last-Event-ID`` or ``?after=``."""
     await _read(request, service.get_visible, job_id)
     try:
         start = int(last_event_id) if last_event_id else (after or 0)
-        if start < 0:
+        if not 0 <= start <= MAX_EVENT_ID:
             raise ValueError
     except ValueError:
-        raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID") from None
+        raise InvalidInput(f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID}", field="Last-Event-ID") from None
     app = request.app
     return StreamingResponse(
         _event_stream(request, app.state.database, app.state.settings, job_id, start), media_type="text/event-stream",
