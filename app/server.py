@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from app.core.http_protocol import protocol_class
     from app.main import create_app, prepare_database
 
+    os.umask(0o077)  # the database, token hashes and job files are created owner-only
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings(host=args.host, port=args.port, data_dir=Path(args.data_dir).resolve(), workers=args.workers)
