@@ -195,6 +195,11 @@ async def design_form(request: Request) -> list[dict]:
     """The new-design-job form: the target from the catalog, the rest from the job spec's schema."""
     catalog = await _catalog(request)
     schemas = await run_in_threadpool(request.app.state.numerics.schemas)
+    return build_design_form(catalog, schemas)
+
+
+def build_design_form(catalog: Mapping[str, Any], schemas: Mapping[str, Any]) -> list[dict]:
+    """The form's nodes from the catalog (``describe()``) and the spec schemas (``child.schemas()``)."""
     defs = schemas["defs"]
     design = defs["DesignJobSpec"]
     target = forms.catalog_union("target", "target", "kind", catalog.get("targets", []))
@@ -220,18 +225,21 @@ def flat_values(submitted: forms.FormData) -> dict[str, Any]:
 
 async def bias_form(request: Request) -> list[dict]:
     """The bias explorer's form: family and mechanism from the catalog, then where to look."""
-    catalog = await _catalog(request)
+    return build_bias_form(await _catalog(request))
+
+
+def build_bias_form(catalog: Mapping[str, Any]) -> list[dict]:
     slice_fields = [
-        forms._input("view.point", "point", type_="json", default=[1.0, 0.5, -0.5],
+        forms.input_node("view.point", "point", type_="json", default=[1.0, 0.5, -0.5],
                      description="the predictor z at which the slice or grid is centred: a number, a list or a matrix (JSON)"),
-        forms._input("view.mode", "mode", type_="string", choices=["slice", "grid"], default="slice",
+        forms.input_node("view.mode", "mode", type_="string", choices=["slice", "grid"], default="slice",
                      description="slice: R along one coordinate; grid: R over two coordinates"),
-        forms._input("view.i", "i", type_="integer", default=0, minimum=0,
+        forms.input_node("view.i", "i", type_="integer", default=0, minimum=0,
                      description="coordinate moved along the slice (index into the flattened predictor)"),
-        forms._input("view.j", "j", type_="integer", default=1, minimum=0, description="second coordinate (grid only)"),
-        forms._input("view.low", "low", type_="number", default=-2.0, description="smallest value of the moved coordinates"),
-        forms._input("view.high", "high", type_="number", default=2.0, description="largest value of the moved coordinates"),
-        forms._input("view.n", "n", type_="integer", default=41, minimum=2, maximum=201,
+        forms.input_node("view.j", "j", type_="integer", default=1, minimum=0, description="second coordinate (grid only)"),
+        forms.input_node("view.low", "low", type_="number", default=-2.0, description="smallest value of the moved coordinates"),
+        forms.input_node("view.high", "high", type_="number", default=2.0, description="largest value of the moved coordinates"),
+        forms.input_node("view.n", "n", type_="integer", default=41, minimum=2, maximum=201,
                      description="points per coordinate (slice: up to 201; grid: up to 61 per side)"),
     ]
     return [

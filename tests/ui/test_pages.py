@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.service.conftest import LONG_DESIGN, wait_status
+from tests.service.conftest import LONG_DESIGN, follow, iter_sse, wait_status
 from tests.ui.conftest import check_page, sign_in
 
 SCRIPT_NAME = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -19,6 +19,7 @@ def _column(page, table: str, index: int) -> list[str]:
     return page.eval_on_selector_all(f"{table} tbody tr", f"rows => rows.map(r => r.cells[{index}].dataset.value)")
 
 
+@pytest.mark.slow
 def test_design_job_from_the_form_to_its_results(lab, context, axe):
     page = context.new_page()
     sign_in(page, lab, "alice")
@@ -56,6 +57,21 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
     result = api.get(f"/v1/design-jobs/{job_id}/result").json()["result"]
     assert api.get(f"/v1/design-jobs/{job_id}").json()["spec"]["name"] == SCRIPT_NAME
 
+    # The page's event stream is the API's, and resumes after the last event a browser saw.
+    cookies = {"designer_session": next(c["value"] for c in context.cookies() if c["name"] == "designer_session")}
+
+    def events(headers=None, query=""):
+        with httpx.stream("GET", f"{lab.url}/ui/jobs/{job_id}/events{query}", cookies=cookies, headers=headers,
+                          timeout=30) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            return [e["data"] for e in iter_sse(response)]
+
+    everything = events()
+    assert everything == [e["data"] for e in follow(lab.server, job_id, lab.tokens["alice"])]
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
+    assert everything[-1]["data"]["status"] == "succeeded" and len(everything) > 3
+    assert events({"Last-Event-ID": "2"}) == everything[2:] == events(query="?after=2")
+
     plot = page.wait_for_selector("img[data-plot]")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=plot)
     assert plot.evaluate("img => img.naturalWidth") > 0
@@ -91,6 +107,7 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
                                               "shape": [8], "budget": 6, "seed": 1}).json()["id"]
     page.goto(lab.url + "/ui/jobs")
     row = page.wait_for_selector(f'tr[data-job-id="{other}"] [data-cell="status"] .status')
+    assert row.text_content() in ("queued", "running")
     # The row follows the job live (no reload) until it has finished.
     page.wait_for_selector(f'tr[data-job-id="{other}"] .status:text("succeeded")', timeout=JOB_TIMEOUT_MS)
     assert row.text_content() == "succeeded"
@@ -122,6 +139,7 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
     assert api.get(f"/v1/design-jobs/{other}").status_code == 404
 
 
+@pytest.mark.slow
 def test_cancel_a_long_job_from_its_page(lab, context, axe):
     api = lab.api("alice")
     job_id = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"}).json()["id"]
