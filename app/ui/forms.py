@@ -17,7 +17,8 @@ A new catalog entry or spec field appears in the forms without any change here.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SCALARS = {"integer", "number", "string", "boolean"}
 #: Nested objects deeper than this are edited as JSON.

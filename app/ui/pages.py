@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -53,6 +54,21 @@ ERROR_WORDS = {
 }
 
 
+#: How each hyperparameter of a design follows from the fitted scale ``a`` (the induced bias is
+#: ``a R*(z) + b`` in the mechanism's unit) and the requested strength lambda; see
+#: ``designer.design.hyperparameters``. A key not listed here is shown without a rule.
+HYPERPARAMETER_RULES = {
+    "strength": "the requested strength λ",
+    "weight_decay": "λ / a",
+    "temperature": "T = λ / a",
+    "gradient_noise_variance": "s², the gradient-noise variance the request assumes",
+    "learning_rate_over_batch_size": "η / B = 2 T / s² (from T = η s² / (2 B))",
+    "learning_rate": "η, the request's learning rate",
+    "label_noise_variance": "σ² = 4 λ / (a η) (from η σ² / 4 = λ / a)",
+    "learning_rate_times_variance": "η σ² = 4 λ / a",
+}
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "—"
@@ -68,7 +84,7 @@ def _when(value: dt.datetime | str | None) -> str:
         return "—"
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
@@ -161,6 +177,7 @@ def job_view(db: Session, principal: Principal, settings: Settings, job_id: str)
         "active": job.status.value not in TERMINAL_STATUSES,
         "cancellable": job.status.value in ("queued", *ACTIVE_STATUSES) and job.status.value != "cancelling",
         "spec_json": json.dumps(job.spec, indent=2),
+        "rules": HYPERPARAMETER_RULES,
     }
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-
 import httpx
 import pytest
 
@@ -155,6 +152,19 @@ def test_cancel_a_long_job_from_its_page(lab, context, axe):
     assert wait_status(api, job_id, {"cancelled"}, timeout=30)["status"] == "cancelled"
     assert page.query_selector("text=Cancel job") is None
     assert page.query_selector("text=Delete job") is not None
+
+    # A job the worker refuses (the validation task's predictor shape is not the design's): its
+    # page says why in words, with the service's message.
+    failing = api.post("/v1/design-jobs", json={
+        "kind": "design", "name": "mismatched", "target": {"kind": "l1"}, "shape": [8], "budget": 3,
+        "validate": {"task": {"kind": "sparse_regression", "d": 16}}}).json()["id"]
+    page.goto(f"{lab.url}/ui/jobs/{failing}")
+    page.wait_for_selector('[data-live="status"]:text("failed")', timeout=JOB_TIMEOUT_MS)
+    failed = api.get(f"/v1/design-jobs/{failing}").json()
+    assert failed["error"]["code"] == "invalid_input"
+    why = page.wait_for_selector("section[aria-labelledby=error-h]").text_content()
+    assert "input was refused" in why and failed["error"]["message"] in why
+    check_page(page, axe, "job-failed")
 
 
 def test_users_see_only_their_own_jobs_and_admins_see_all(lab, context, axe):
