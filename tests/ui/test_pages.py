@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -91,6 +93,10 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
         if isinstance(value, float):
             cell = page.text_content(f'table.kv tr:has(th:text-is("{key}")) td')
             assert float(cell) == pytest.approx(value, rel=1e-5)
+
+    page.click("summary:text-is('Result JSON')")
+    page.wait_for_function("() => document.querySelector('details[data-load] pre').textContent.startsWith('{')")
+    assert json.loads(page.text_content("details[data-load] pre")) == result
 
     with page.expect_download() as download:
         page.click('ul.files a:text-is("design.png")')
