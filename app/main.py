@@ -32,6 +32,7 @@ from app.jobs.supervisor import Supervisor
 from app.numerics.gateway import NumericsGateway
 from app.openapi import build_openapi
 from app.system.endpoints import router as system_router
+from app.ui.endpoints import install as install_ui
 
 log = logging.getLogger("app")
 
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     install_error_handlers(app)
     for router in (system_router, auth_router, jobs_router, bias_router, catalog_router):
         app.include_router(router)
+    install_ui(app)  # the web pages under /ui
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_host_names,

@@ -32,22 +32,21 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post(
-    "", operation_id="create_design_job", status_code=201, response_model=JobPublic,
-    responses={200: {"model": JobPublic, "description": "Replay of an earlier submission with the same Idempotency-Key"},
-               **problem_responses(400, 401, 409, 413, 422, 503, 504)},
-)
-async def create_design_job(
-    request: Request, spec: Annotated[JobSpecBody, Body()],
-    principal: PrincipalDep, database: DatabaseDep, settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JobPublic:
-    """Submit a design job (a design, optionally validated, or a figure reproduction)."""
-    key = service.check_idempotency_key(idempotency_key)
+class SpecInvalid(InvalidInput):
+    """A job spec the library refused: the first offending field, and all of them in ``field_errors``."""
+
+    def __init__(self, checked: dict):
+        err = checked["error"]
+        super().__init__(f"{err['field']}: {err['message']}", field=err["field"])
+        self.field_errors: list[dict] = checked.get("errors") or [err]
+
+
+async def submit_job(request: Request, principal, spec: dict, key: str | None) -> tuple[JobPublic, bool]:
+    """Validate a spec in the numerics pool and enqueue it: ``(job, created)`` (also used by the web pages)."""
     checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
     if "error" in checked:
-        err = checked["error"]
-        raise InvalidInput(f"{err['field']}: {err['message']}", field=err["field"])
+        raise SpecInvalid(checked)
+    database, settings = request.app.state.database, request.app.state.settings
 
     def _create():
         if key is not None:  # a retry: answered from a read, without taking the write lock
@@ -59,7 +58,21 @@ async def create_design_job(
             job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
             return service.to_public(job, owner), created
 
-    public, created = await run_in_threadpool(_create)
+    return await run_in_threadpool(_create)
+
+
+@router.post(
+    "", operation_id="create_design_job", status_code=201, response_model=JobPublic,
+    responses={200: {"model": JobPublic, "description": "Replay of an earlier submission with the same Idempotency-Key"},
+               **problem_responses(400, 401, 409, 413, 422, 503, 504)},
+)
+async def create_design_job(
+    request: Request, spec: Annotated[JobSpecBody, Body()],
+    principal: PrincipalDep, idempotency_key: IdempotencyKey = None,
+) -> JobPublic:
+    """Submit a design job (a design, optionally validated, or a figure reproduction)."""
+    key = service.check_idempotency_key(idempotency_key)
+    public, created = await submit_job(request, principal, spec, key)
     headers = {"Location": f"/v1/design-jobs/{public.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

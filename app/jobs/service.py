@@ -134,11 +134,12 @@ def decode_page_token(token: str) -> tuple[dt.datetime, str]:
 
 def list_jobs(
     session: Session, principal: Principal, status: str | None, page_size: int, page_token: str | None,
+    kind: str | None = None,
 ) -> JobsPage:
     before = decode_page_token(page_token) if page_token else None
     rows = repository.list_page(
         session, owner_id=None if principal.is_admin else principal.user_id, status=status,
-        before=before, limit=page_size + 1,
+        before=before, limit=page_size + 1, kind=kind,
     )
     items = rows[:page_size]
     next_token = encode_page_token(items[-1][0]) if len(rows) > page_size else None
