@@ -28,6 +28,9 @@ class JobCancelled(Cancelled):
     """The job stopped between steps because ``should_cancel()`` returned true."""
 
 
+#: A label the user gives a job (both job kinds): shown by the service, ignored by the computation.
+JobName = Annotated[str | None, Field(max_length=200, description="a label for the job, shown in lists (at most 200 characters)")]
+
 #: GPUs a job asks for (both job kinds): a scheduling hint, not part of the computation.
 Gpus = Annotated[float, Field(ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node "
                               "with them (local workers use the devices of their machine)")]
@@ -38,12 +41,13 @@ class DesignJobSpec(DesignRequest):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     kind: Literal["design"] = "design"
+    name: JobName = None
     gpus: Gpus = 0.0
     validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design")
 
     def design_request(self) -> dict:
         """The design request inside the job (JSON-able)."""
-        return self.model_dump(mode="json", exclude={"kind", "validate_", "gpus"})
+        return self.model_dump(mode="json", exclude={"kind", "name", "validate_", "gpus"})
 
 
 class ReproduceJobSpec(BaseModel):
@@ -51,6 +55,7 @@ class ReproduceJobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["reproduce"] = "reproduce"
+    name: JobName = None
     figure: Literal["fig2", "fig3", "fig4", "fig5", "fig6", "all"]
     steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps at the authors' horizon")
     seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")

@@ -3,6 +3,8 @@
 Public names only, loaded on first use; the implementation lives in the private modules beside
 this file: :func:`validate` (train a design, compare with scikit-learn / scipy / cvxpy),
 :func:`stationary_check` (empirical stationary laws vs ``exp(-(l + R)/T)`` and the Gamma law),
+:func:`stationary_law` (the exact finite-step law of the balanced slice's chain, no simulation) and
+:func:`finite_step_check` (long batched chains against it),
 :func:`sweep` (prediction error of the bias over learning rate x batch size x noise family).
 """
 
@@ -22,6 +24,11 @@ _EXPORTS = {
     'ValidationSpec': '._spec',
     'NOISE_MODELS': '._stationary',
     'stationary_check': '._stationary',
+    'NoiseLaw': '._finite_step',
+    'SliceChain': '._finite_step',
+    'finite_step_bias': '._finite_step',
+    'stationary_law': '._finite_step',
+    'finite_step_check': '._finite_step_check',
     'FAMILIES': '._sweep',
     'FamilyLabelNoise': '._sweep',
     'sweep': '._sweep',
