@@ -27,15 +27,14 @@ def _slices(prob):
     if prob.domain == "vector":
         d = prob.shape[0]
         basis = prob.target.sampling_basis
-        synth, analysis = bases.synthesis(basis, d), bases.analysis(basis, d)
-        c0 = analysis @ base
+        c0 = bases.analyze(basis, base)
         half = np.logspace(req.sampling.log10_min, req.sampling.log10_max, SLICE_POINTS // 2)
         x = np.concatenate([-half[::-1], half])  # symmetric, log-spaced: shows small magnitudes too
         for k in sorted({0, d // 2, d - 1}):
             c = np.repeat(c0[None, :], SLICE_POINTS, axis=0)
             c[:, k] = x
             label = f"coefficient {k}" + ("" if basis == "identity" else f" ({basis} basis)")
-            out.append((label, x, c @ synth.T, "symlog"))
+            out.append((label, x, bases.synthesize(basis, c), "symlog"))
     else:
         u, s0, vt = np.linalg.svd(base, full_matrices=False)
         x = np.logspace(req.sampling.log10_min, req.sampling.log10_max, SLICE_POINTS)

@@ -42,6 +42,13 @@ EXACT_TOL = 1e-9
 DEFAULT_CHUNK = 8
 #: Sampled points on which the winner's bias is recomputed by the engine.
 ENGINE_CHECK_POINTS = 8
+#: Largest vector length and matrix side scored directly. A larger (layer-sized) problem is scored
+#: on a slice of this size (separable and spectral targets look the same on a slice: the sampled
+#: coordinates or singular values are independent), and the winner is then checked at full size.
+SLICE_DIM = 1_024
+SLICE_SIDE = 64
+#: Full-size predictors on which the winner of a sliced problem is checked.
+FULL_CHECK_POINTS = 3
 
 Progress = Callable[[dict], None]
 
@@ -108,8 +115,7 @@ def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.
         n = request.sampling.n_points or 128
         d = shape[0]
         c = rng.choice([-1.0, 1.0], size=(n, d)) * 10.0 ** rng.uniform(lo, hi, size=(n, d))
-        basis = target.sampling_basis
-        return c if basis == "identity" else c @ bases.synthesis(basis, d).T
+        return bases.synthesize(target.sampling_basis, c)
     n = request.sampling.n_points or 64
     m, k = shape
     r = min(m, k)
@@ -323,7 +329,8 @@ def design(
     req, target = parse_design_request(request)
     state = dict(state) if state is not None else new_state(req)
     state["results"] = list(state["results"])
-    prob = build_problem(req, target)
+    sliced = slice_request(req)
+    prob = build_problem(*parse_design_request(sliced)) if sliced is not None else build_problem(req, target)
 
     while True:
         chunks, screen_steps = _plan(prob, state)
@@ -346,7 +353,130 @@ def design(
                 "best_fit": best["fit_error"],
                 "best": best["id"],
             })
-    return _result(prob, state, plot)
+    result = _result(prob, state, plot)
+    if sliced is not None:
+        result = _at_full_size(result, req, target, prob)
+    return result
+
+
+def _sliced_shape(req: DesignRequest) -> tuple[int, ...] | None:
+    shape = tuple(int(s) for s in req.shape)
+    if len(shape) == 1:
+        if shape[0] <= SLICE_DIM:
+            return None
+        group = getattr(req.target, "group_size", None)
+        if group:
+            return (max(group, (SLICE_DIM // group) * group),)
+        return (SLICE_DIM,)
+    if max(shape) <= SLICE_SIDE:
+        return None
+    scale = SLICE_SIDE / max(shape)
+    return tuple(max(1, round(s * scale)) for s in shape)
+
+
+def slice_request(req: DesignRequest) -> DesignRequest | None:
+    """The request scored in place of a layer-sized one (``None`` when it is scored directly)."""
+    small = _sliced_shape(req)
+    if small is None:
+        return None
+    sliced = req.model_copy(update={"shape": list(small)})
+    try:
+        sliced.target.build(small)
+    except DesignerInputError as exc:
+        raise DesignerInputError("shape", f"designs larger than {SLICE_DIM} (vectors) or {SLICE_SIDE} (matrix sides) are "
+                                 f"scored on a slice of shape {list(small)}, where this target does not build: "
+                                 f"{exc.message}") from None
+    return sliced
+
+
+#: Spec fields that hold sizes (taken from the predictor shape when omitted).
+SIZE_FIELDS = ("dim", "rows", "cols", "rank", "hidden", "inputs", "d_emb", "d_head")
+
+
+def resize_param(param: dict, shape: tuple[int, ...]) -> dict:
+    """A design's spec at another predictor shape: sizes dropped, rebuilt there, written back."""
+    spec = parse_param_spec({k: v for k, v in param.items() if k not in SIZE_FIELDS})
+    family = spec.build(tuple(shape))
+    out = dict(param)
+    for key in SIZE_FIELDS:
+        if key in param:
+            out[key] = getattr(family, key)
+    parse_param_spec(out)
+    return out
+
+
+def _engine_affordable(family, mechanism: str) -> str | None:
+    """Why the engine cannot recompute this bias at this size in reasonable time (``None``: it can)."""
+    n_sym = int(np.sum(family.symmetric_mask))
+    size = int(np.prod(family.predictor_shape)) if family.predictor_shape else 1
+    if mechanism == "gauge" and n_sym > 600:
+        return f"the gauge bias needs a Gram matrix of {n_sym} x {n_sym} symmetric generators per point"
+    if mechanism == "label_noise" and family.n_params * size > 5e7:
+        return f"the label-noise bias needs a Jacobian of {size} x {family.n_params} numbers per point"
+    if family.n_params > 5e7:
+        return f"the family has {family.n_params} parameters"
+    return None
+
+
+def _at_full_size(result: dict, req: DesignRequest, target, small: Problem) -> dict:
+    """Rewrite a sliced design at the requested size and check its winner there."""
+    shape = tuple(int(s) for s in req.shape)
+    kept, dropped = [], []
+    for entry in result["candidates"]:
+        try:
+            entry["param"] = resize_param(entry["param"], shape)
+        except DesignerInputError as exc:
+            dropped.append({"id": entry["id"], "reason": exc.message})
+            continue
+        entry["rank"] = len(kept) + 1
+        kept.append(entry)
+    if not kept:
+        raise NumericalFailure(f"no candidate builds at the shape {list(shape)}: {dropped[0]['reason']}")
+    result["candidates"], result["candidates_scored"] = kept, len(kept)
+    result["dropped_at_full_size"] = dropped
+    if kept[0] is not result["best"]:
+        result["fit_error"] = kept[0]["fit_error"]
+        result["exact"] = kept[0]["fit_error"] < 1e-6
+    result["best"] = kept[0]
+    result["shape"] = list(shape)
+    result["target"] = req.target.model_dump(mode="json")
+    result["scored_at"] = {"shape": list(small.shape), "reason": (
+        f"the shape {list(shape)} is layer-sized: the candidates were scored on a slice of shape {list(small.shape)} "
+        "(independent coordinates or singular values: the fit is the same in distribution) and the winner "
+        "recomputed at full size")}
+    result["engine_check"] = full_size_check(result["best"], req, target)
+    return result
+
+
+def full_size_check(best: dict, req: DesignRequest, target) -> dict:
+    """The winner's bias at ``FULL_CHECK_POINTS`` full-size sampled predictors: the engine where it
+    is affordable, else the family's registered closed form (said so), fitted against ``R*``."""
+    from ..families import build_family
+    from ..mechanisms import build_mechanism
+
+    shape = tuple(int(s) for s in req.shape)
+    pts = sample_points(req.model_copy(update={"sampling": req.sampling.model_copy(update={"n_points": FULL_CHECK_POINTS})}),
+                        target, shape)[:FULL_CHECK_POINTS]
+    family = build_family(best["param"], shape)
+    mech = build_mechanism({"kind": best["mechanism"]}, family)
+    why = _engine_affordable(family, best["mechanism"])
+    t = np.asarray(_scoring.target_values(target, pts))
+    if why is None:
+        v, how = _scoring.engine_values(family, mech, pts), "engine"
+    else:
+        closed = family.closed_form(best["mechanism"])
+        if closed is None:
+            return {"points": 0, "shape": list(shape), "method": None, "skipped": why}
+        v, how = np.asarray([float(closed(p)) for p in pts]), "closed form"
+    # the slope must be the sliced fit's a; the offset grows with the size (per-coordinate constants)
+    offset = float(np.mean(v - best["a"] * t))
+    scale = float(np.max(np.abs(v - np.mean(v)))) or 1.0
+    dev = float(np.max(np.abs(v - best["a"] * t - offset))) / scale
+    out = {"points": len(pts), "shape": list(shape), "method": how, "max_deviation": dev,
+           "relative_to": "the spread of the values at those points, with the sliced fit's slope a"}
+    if why is not None:
+        out["engine_skipped"] = why
+    return out
 
 
 def _entry(req: DesignRequest, rank: int, r: dict) -> dict:

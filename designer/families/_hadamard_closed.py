@@ -115,7 +115,7 @@ def hadamard_shape(c, log_abs_c, weights, coef, kind, knob):
 
 def label_noise_weights(basis: str, dim: int) -> np.ndarray:
     """``w_i = |B e_i|^2``: how much coefficient ``i`` moves the predictor (label-noise trace)."""
-    return np.sum(bases.synthesis(basis, dim) ** 2, axis=0)
+    return bases.column_norms_sq(basis, dim)
 
 
 def closed_form(family, mechanism: str):
@@ -219,7 +219,7 @@ def _prepared(problem) -> dict:
         coeffs, weights = [], []
         for b in SEARCH_BASES:
             name = b if b in usable else "identity"
-            coeffs.append(problem.points @ bases.analysis(name, d).T)
+            coeffs.append(bases.analyze(name, problem.points))
             weights.append(label_noise_weights(name, d))
         coeffs = np.stack(coeffs)
         cache = {"bases": usable, "coeffs": coeffs, "log_abs": log_abs_host(coeffs), "weights": np.stack(weights)}

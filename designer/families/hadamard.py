@@ -40,14 +40,10 @@ class Hadamard(Family):
         return {"u": (self.depth, self.dim)}
 
     def _synth(self, c):
-        if self.basis == "identity":
-            return c
-        return jnp.asarray(bases.synthesis(self.basis, self.dim), c.dtype) @ c
+        return bases.synthesize_jnp(self.basis, c)
 
     def _analysis(self, w):
-        if self.basis == "identity":
-            return w
-        return jnp.asarray(bases.analysis(self.basis, self.dim), w.dtype) @ w
+        return bases.analyze_jnp(self.basis, w)
 
     def coefficients(self, z):
         """``c = psi^{-1}(B^{-1} z)``: the elementwise product on the fibre over ``z``."""
