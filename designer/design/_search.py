@@ -49,6 +49,7 @@ SLICE_DIM = 1_024
 SLICE_SIDE = 64
 #: Full-size predictors on which the winner of a sliced problem is checked.
 FULL_CHECK_POINTS = 3
+FULL_CHECK_POINTS_MATRIX = 2
 
 Progress = Callable[[dict], None]
 
@@ -105,8 +106,9 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return q * np.sign(np.diag(r))[None, :]
 
 
-def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.ndarray:
-    """Predictors of the request's sampling distribution (see :class:`SamplingSpec`)."""
+def sample_points(request: DesignRequest, target, shape: tuple[int, ...], limit: int | None = None) -> np.ndarray:
+    """Predictors of the request's sampling distribution (see :class:`SamplingSpec`); the first
+    ``limit`` of them when given (the same ones, fewer drawn)."""
     if target.kind == "tabulated":
         return np.asarray(target.points)
     rng = np.random.default_rng(request.seed)
@@ -115,8 +117,10 @@ def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.
         n = request.sampling.n_points or 128
         d = shape[0]
         c = rng.choice([-1.0, 1.0], size=(n, d)) * 10.0 ** rng.uniform(lo, hi, size=(n, d))
+        c = c if limit is None else c[:limit]
         return bases.synthesize(target.sampling_basis, c)
     n = request.sampling.n_points or 64
+    n = n if limit is None else min(n, limit)
     m, k = shape
     r = min(m, k)
     out = np.empty((n, m, k))
@@ -455,8 +459,9 @@ def full_size_check(best: dict, req: DesignRequest, target) -> dict:
     from ..mechanisms import build_mechanism
 
     shape = tuple(int(s) for s in req.shape)
-    pts = sample_points(req.model_copy(update={"sampling": req.sampling.model_copy(update={"n_points": FULL_CHECK_POINTS})}),
-                        target, shape)[:FULL_CHECK_POINTS]
+    k = FULL_CHECK_POINTS if len(shape) == 1 else FULL_CHECK_POINTS_MATRIX
+    pts = sample_points(req.model_copy(update={"sampling": req.sampling.model_copy(update={"n_points": 8})}),
+                        target, shape, limit=k)
     family = build_family(best["param"], shape)
     mech = build_mechanism({"kind": best["mechanism"]}, family)
     why = _engine_affordable(family, best["mechanism"])
