@@ -31,8 +31,6 @@ from app.ui.session import UiSession, new_session, set_cookie
 PAGE_SIZE = 25
 #: The job page shows this many ranked candidates (all of them are in the result JSON).
 MAX_CANDIDATES = 200
-#: The job page shows the result JSON inline up to this size (it is always downloadable).
-MAX_INLINE_JSON = 200_000
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -156,6 +154,17 @@ def _error_words(job: JobPublic) -> str | None:
     return ERROR_WORDS.get(job.error.code.value, "The job failed.")
 
 
+def _sort_value(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _candidate_cells(c: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One row of the candidates table: (sort value, text) per column, formatted here once."""
+    return [(str(c.get("rank")), str(c.get("rank"))), (str(c.get("description", "")),) * 2,
+            (str(c.get("mechanism", "")),) * 2, (_sort_value(c.get("depth")), _fmt(c.get("depth"))),
+            (_sort_value(c.get("fit_error")), _fmt(c.get("fit_error"))), (_sort_value(c.get("a")), _fmt(c.get("a")))]
+
+
 def job_view(db: Session, principal: Principal, settings: Settings, job_id: str) -> dict[str, Any]:
     job = service.get_public(db, principal, job_id)
     result = None
@@ -166,12 +175,9 @@ def job_view(db: Session, principal: Principal, settings: Settings, job_id: str)
             result = None
     candidates = (result or {}).get("candidates") or []
     best = (result or {}).get("best")
-    text = json.dumps(result, indent=2) if result is not None else None
     return {
         "job": job, "row": row(job), "result": result, "best": best,
-        "candidates": candidates[:MAX_CANDIDATES], "candidates_total": len(candidates),
-        "result_json": text if text is not None and len(text) <= MAX_INLINE_JSON else None,
-        "result_too_big": text is not None and len(text) > MAX_INLINE_JSON,
+        "candidates": [_candidate_cells(c) for c in candidates[:MAX_CANDIDATES]], "candidates_total": len(candidates),
         "plots": [a for a in job.artifacts if a.media_type == "image/png"],
         "error_words": _error_words(job),
         "active": job.status.value not in TERMINAL_STATUSES,
