@@ -13,8 +13,8 @@ import os
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -46,7 +46,7 @@ def axe_source() -> str | None:
         work = AXE_DIR / "download"
         work.mkdir(parents=True, exist_ok=True)
         out = subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--silent", "--pack-destination", str(work)],
-                             capture_output=True, text=True, timeout=180)
+                             capture_output=True, text=True, timeout=180, check=False)
         if out.returncode != 0:
             return None
         with tarfile.open(work / out.stdout.strip().splitlines()[-1]) as tar:
