@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
-from .._specs import validate_spec
+from .._specs import validate_tagged
 from ._base import Target
 from .basis_l1 import BasisL1, BasisL1Spec
 from .elastic_net import ElasticNet, ElasticNetSpec
@@ -46,12 +46,11 @@ TARGETS: dict[str, type] = {
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
-_ADAPTER = TypeAdapter(TargetSpec)
 
 
 def parse_target_spec(spec: Any, field: str = "target"):
     """Validate a target spec given as a dict, JSON text or spec object (errors name the field)."""
-    return validate_spec(_ADAPTER, spec, field)
+    return validate_tagged(TARGETS, 'kind', spec, field)
 
 
 def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
