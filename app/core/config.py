@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     cancel_grace_seconds: float = Field(
         default=10.0, ge=0, description="the supervisor terminates a worker whose job ignored a cancel this long")
     cancel_stop_seconds: float = Field(
-        default=1.0, ge=0, description="a job that has not stopped at a step this long after a cancel request "
+        default=0.5, ge=0, description="a job that has not stopped at a step this long after a cancel request "
                                        "(XLA compiling) is stopped by ending its worker process")
     progress_min_interval_seconds: float = Field(default=0.2, ge=0)
 

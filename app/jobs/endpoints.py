@@ -17,7 +17,6 @@ from app.core.responses import model_response
 from app.core.specs import JobSpecBody
 from app.jobs import repository, service, storage
 from app.jobs.schemas import TERMINAL_STATUSES, JobPublic, JobResult, JobsPage, JobStatus
-from app.numerics import child
 
 router = APIRouter(prefix="/v1/design-jobs", tags=["design-jobs"])
 
@@ -42,8 +41,8 @@ class SpecInvalid(InvalidInput):
 
 
 async def submit_job(request: Request, principal, spec: dict, key: str | None) -> tuple[JobPublic, bool]:
-    """Validate a spec in the numerics pool and enqueue it: ``(job, created)`` (also used by the web pages)."""
-    checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
+    """Check a spec (in this process) and enqueue it: ``(job, created)`` (also used by the web pages)."""
+    checked = await request.app.state.job_specs.check(spec)
     if "error" in checked:
         raise SpecInvalid(checked)
     database, settings = request.app.state.database, request.app.state.settings

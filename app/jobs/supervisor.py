@@ -111,8 +111,8 @@ class Supervisor:
         for i, handle in enumerate(self.workers):
             if not handle.process.is_alive() and not self._stop.is_set():
                 log.warning("worker %s exited (code %s); respawning", handle.worker_id, handle.process.exitcode)
+                self._requeue_jobs_of(handle)  # first: starting a process takes a while
                 self.workers[i] = self._spawn()
-                self._requeue_jobs_of(handle)
         self._renew()
         self._reap()
         self._enforce()
