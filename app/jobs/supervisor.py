@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from app.core.config import Settings
-from app.core.db import Database, private_dir, utcnow
+from app.core.db import Database, locked_now, private_dir, utcnow
 from app.jobs import repository, service, storage
 from app.jobs.schemas import TERMINAL_STATUSES
 from app.jobs.worker import worker_main
@@ -126,7 +126,8 @@ class Supervisor:
         """
         alive = [h.worker_id for h in self.workers if h.process.is_alive()]
         with self.db.transaction() as session:
-            repository.renew_leases(session, alive, utcnow() + dt.timedelta(seconds=self.settings.lease_seconds))
+            until = locked_now(session) + dt.timedelta(seconds=self.settings.lease_seconds)
+            repository.renew_leases(session, alive, until)
 
     def _requeue_jobs_of(self, handle: _WorkerHandle) -> None:
         """The job of a worker that died goes back to the queue now, not when its lease expires."""
@@ -146,7 +147,7 @@ class Supervisor:
     def _reap(self) -> None:
         ended = []
         with self.db.transaction() as session:
-            for job in repository.expired_leases(session, utcnow()):
+            for job in repository.expired_leases(session, locked_now(session)):
                 log.warning("lease of job %s (worker %s) expired; attempt %d of %d",
                             job.id, job.lease_owner, job.attempt, job.max_attempts)
                 service.requeue_or_fail(session, job, f"worker {job.lease_owner} stopped renewing its lease")

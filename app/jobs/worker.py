@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, locked_now
 from app.jobs import repository, service, storage
 from app.jobs.schemas import TERMINAL_STATUSES
 
@@ -106,8 +106,8 @@ class Worker:
     def claim(self) -> tuple[str, int, dict[str, Any], float, Any] | None:
         """Claim the oldest queued job; prepare its attempt directory (taking over the checkpoint
         of a killed attempt); the ``running`` event says which attempt it resumes."""
-        now = utcnow()
         with self.db.transaction() as session:
+            now = locked_now(session)
             job = repository.claim_next(session, self.worker_id, now, now + dt.timedelta(seconds=self.settings.lease_seconds))
             if job is None:
                 return None
@@ -150,7 +150,7 @@ class Worker:
                     with self.db.transaction() as session:
                         status = repository.extend_lease(
                             session, state.job_id, self.worker_id,
-                            utcnow() + dt.timedelta(seconds=self.settings.lease_seconds),
+                            locked_now(session) + dt.timedelta(seconds=self.settings.lease_seconds),
                         )
                 else:
                     with self.db.reading() as session:
