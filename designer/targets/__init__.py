@@ -21,6 +21,7 @@ from .mcp import Mcp, McpSpec
 from .nuclear import Nuclear, NuclearSpec
 from .scad import Scad, ScadSpec
 from .schatten import Schatten, SchattenSpec
+from .sparse_plus_low_rank import SparsePlusLowRank, SparsePlusLowRankSpec
 from .tabulated import Tabulated, TabulatedSpec
 from .tv import TotalVariation, TotalVariationSpec
 from .tv_2d import TotalVariation2D, TotalVariation2DSpec
@@ -43,6 +44,7 @@ TARGETS: dict[str, type] = {
     "mcp": McpSpec,
     "fused_lasso": FusedLassoSpec,
     "tv_2d": TotalVariation2DSpec,
+    "sparse_plus_low_rank": SparsePlusLowRankSpec,
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
@@ -62,5 +64,5 @@ def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
 __all__ = [
     "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
     "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear",
-    "Scad", "Schatten", "Tabulated", "TotalVariation", "TotalVariation2D",
+    "Scad", "Schatten", "SparsePlusLowRank", "Tabulated", "TotalVariation", "TotalVariation2D",
 ]
