@@ -271,7 +271,7 @@ def ours_only(figure: str, snapshot: str, seeds: int, arrays_dir: Path) -> dict:
 
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            authors.run_script(figure, snapshot, authors.step_flags(figure))
+            authors.run_script(figure, snapshot, authors.step_flags(figure), after_setup=grab)
         except _SetupDone:
             pass
     arrays_dir.mkdir(parents=True, exist_ok=True)
