@@ -19,6 +19,7 @@ from .log_sum import LogSum, LogSumSpec
 from .lp import Lp, LpSpec
 from .mcp import Mcp, McpSpec
 from .nuclear import Nuclear, NuclearSpec
+from .path_norm import PathNorm, PathNormSpec
 from .scad import Scad, ScadSpec
 from .schatten import Schatten, SchattenSpec
 from .tabulated import Tabulated, TabulatedSpec
@@ -43,6 +44,7 @@ TARGETS: dict[str, type] = {
     "mcp": McpSpec,
     "fused_lasso": FusedLassoSpec,
     "tv_2d": TotalVariation2DSpec,
+    "path_norm": PathNormSpec,
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
@@ -60,6 +62,6 @@ def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
 
 __all__ = [
     "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
-    "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear",
+    "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear", "PathNorm",
     "Scad", "Schatten", "Tabulated", "TotalVariation", "TotalVariation2D",
 ]

@@ -90,6 +90,16 @@ def test_log_det_matrix_product_gauge():
     assert best["family"] == "matrix_product" and best["mechanism"] == "gauge"
 
 
+def test_path_norm_relu_weight_decay_scored_by_the_engine():
+    """A network family found by the registry-driven search: weight decay on a bias-free ReLU layer
+    induces its path norm exactly; the engine scores it (no closed form registered)."""
+    res = run({"kind": "path_norm"}, [6, 3], mechanisms=["weight_decay", "gauge"])
+    best = res["best"]
+    assert best["family"] == "relu_two_layer" and best["mechanism"] == "weight_decay"
+    assert best["fit_error"] < 1e-9 and best["a"] == pytest.approx(1.0, rel=1e-9)
+    assert res["engine_check"]["max_deviation"] < 1e-9
+
+
 def test_group_l21_group_hadamard():
     best = run({"kind": "group_l21", "group_size": 4}, [64])["best"]
     assert best["family"] == "group_hadamard" and best["fit_error"] < 1e-6
