@@ -64,7 +64,7 @@ def populate(settings, jobs: int, candidates: int, seed: int = 0) -> dict:
     with database.transaction() as session:
         tokens = {name: create_user(session, name, is_admin=name == "root") for name in ("alice", "bob", "root")}
         owners = {name: get_by_name(session, name).id for name in ("alice", "bob")}
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     rows = []
     for i in range(jobs):
         status = rng.choice(STATUSES)
@@ -107,8 +107,8 @@ def populate(settings, jobs: int, candidates: int, seed: int = 0) -> dict:
 async def measure(app, tokens: dict, job_id: str, rounds: int, warmup: int) -> dict[str, list[float]]:
     import httpx
 
-    from app.ui.session import COOKIE, encode, new_session, secret
     from app.auth.service import hash_token
+    from app.ui.session import COOKIE, encode, new_session, secret
 
     key = secret(app.state.settings)
     cookies = {name: {COOKIE: encode(key, new_session(hash_token(tok), signed_in=True))} for name, tok in tokens.items()}
@@ -176,7 +176,7 @@ def main() -> int:
     for name, values in times.items():
         values = sorted(values)
         p50 = statistics.median(values)
-        p99 = values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+        p99 = values[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
         print(f"{name:44s} {1e3 * p50:8.2f} {1e3 * p99:8.2f} {p50 / base:14.2f}x")
     return 0
 

@@ -220,6 +220,39 @@ class Simulator:
             data = jax.tree_util.tree_map(lambda a: a[0], data)
         return state, hyper, data
 
+    def setup_given(self, params, data, seeds, hyper: Hyper):
+        """Batched runs that all start from ``params`` on the one data set ``data``, arrays made
+        elsewhere (another implementation's data and initialization, for a same-data comparison).
+
+        ``params`` has the model's parameters (and the task's extra ones) without a run axis;
+        ``data`` the leaves of the task's own ``generate`` with their shapes (floating leaves are
+        cast to the simulator's dtype). ``seeds[r]`` seeds run ``r``'s noise (minibatches, label
+        noise, fresh examples) exactly as in :meth:`setup`, so ``setup_given`` on what ``setup``
+        made for one seed continues that run. Returns ``(state, hyper, data)``, data shared.
+        """
+        want = dict(self.model.param_shapes())
+        want.update(self.task.extra_param_shapes(self.model))
+        if set(params) != set(want):
+            raise DesignerInputError("params", f"need exactly {sorted(want)}, got {sorted(params)}")
+        for k, shape in want.items():
+            if tuple(np.shape(params[k])) != tuple(shape):
+                raise DesignerInputError(f"params.{k}", f"shape {list(np.shape(params[k]))}, the model needs {list(shape)}")
+
+        def cast(a):
+            a = jnp.asarray(a)
+            return a.astype(self.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+        data = jax.tree_util.tree_map(cast, data)
+        if not self.data_is_shared(data):
+            raise DesignerInputError("data", "one data set without a run axis")
+        seeds = np.atleast_1d(np.asarray(seeds, np.int64))
+        r = max(len(seeds), *(np.size(h) for h in hyper))
+        seeds = np.broadcast_to(seeds, (r,))
+        hyper = Hyper(*(jnp.broadcast_to(h, (r,)) for h in hyper))
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.PRNGKey(k), 2))(jnp.asarray(seeds))
+        params = {k: jnp.broadcast_to(cast(v), (r, *want[k])) for k, v in params.items()}
+        return jax.vmap(self.init_state)(params, keys), hyper, data
+
     def distribute(self, state: State, hyper: Hyper, data, devices=None):
         """Spread the runs over ``devices`` (default: all devices of the default backend).
 

@@ -19,12 +19,13 @@ custom JVP, so gradients do not unroll the solver.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
+
+from designer._lazy import jax, jnp, register_dataclass
 
 from .. import limits
 from ..errors import DesignerInputError
@@ -100,18 +101,23 @@ def solve(m, lam, iterations, tolerance):
     return safe * primal, safe * dual, safe * c[6], y, k
 
 
-@jax.custom_jvp
-def _value(m, lam, iterations, tolerance):
-    return solve(m, lam, iterations, tolerance)[0]
+@functools.cache
+def _value_fn():
+    """``R*(M)`` with the dual as its derivative (built on first use: JAX loads lazily)."""
 
+    @jax.custom_jvp
+    def value(m, lam, iterations, tolerance):
+        return solve(m, lam, iterations, tolerance)[0]
 
-@_value.defjvp
-def _value_jvp(primals, tangents):
-    m, lam, iterations, tolerance = primals
-    value, _, low, y, _ = solve(m, lam, iterations, tolerance)
-    dm, dlam = tangents[0], tangents[1]
-    # dR/dM = Y (envelope theorem); dR/dlam = |S|_1 at the optimum
-    return value, jnp.sum(y * dm) + jnp.sum(jnp.abs(m - low)) * dlam
+    @value.defjvp
+    def _jvp(primals, tangents):
+        m, lam, iterations, tolerance = primals
+        val, _, low, y, _ = solve(m, lam, iterations, tolerance)
+        dm, dlam = tangents[0], tangents[1]
+        # dR/dM = Y (envelope theorem); dR/dlam = |S|_1 at the optimum
+        return val, jnp.sum(y * dm) + jnp.sum(jnp.abs(m - low)) * dlam
+
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +129,7 @@ class SparsePlusLowRank(Target):
     domain = "matrix"
 
     def value(self, z):
-        return _value(z, jnp.asarray(self.lam, z.dtype), jnp.asarray(self.iterations, jnp.int32),
+        return _value_fn()(z, jnp.asarray(self.lam, z.dtype), jnp.asarray(self.iterations, jnp.int32),
                       jnp.asarray(self.tolerance, z.dtype))
 
     def solve(self, z):
@@ -131,7 +137,7 @@ class SparsePlusLowRank(Target):
         return solve(z, jnp.asarray(self.lam, z.dtype), jnp.asarray(self.iterations, jnp.int32), jnp.asarray(self.tolerance, z.dtype))
 
 
-jax.tree_util.register_dataclass(SparsePlusLowRank, data_fields=["lam", "iterations", "tolerance"], meta_fields=[])
+register_dataclass(SparsePlusLowRank, data_fields=["lam", "iterations", "tolerance"], meta_fields=[])
 
 
 class SparsePlusLowRankSpec(BaseModel):
