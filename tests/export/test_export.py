@@ -127,6 +127,10 @@ def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
     opt = P.optimizer(net, lr=0.1)
     decays = sorted((g["weight_decay"], sum(p.numel() for p in g["params"])) for g in opt.param_groups)
     assert decays == [(0.0, 2), (P.WEIGHT_DECAY, 128)]  # the factors only
+    P.init_parametrized(layer, scale=0.5)  # the designed start: factors (0.5, 0), weight 0
+    np.testing.assert_array_equal(layer.parametrizations.weight.original0.detach().numpy(),
+                                  np.stack([np.full(64, 0.5), np.zeros(64)]))
+    assert float(layer.weight.abs().max()) == 0.0
 
 
 SPECS = [
