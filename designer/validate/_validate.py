@@ -434,7 +434,7 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
     records = {k: np.stack(v, axis=1) if np.ndim(v[0]) else np.asarray(v) for k, v in rec.items() if k != "step"}
     records["step"] = np.broadcast_to(np.asarray(rec["step"]), (seeds, len(rec["step"])))
     return {"state": state, "data": data, "records": records, "steps": done, "stopped_by": stopped, "retries": retries,
-            "learning_rate": lr, "chunk": chunk, "cap": cap}
+            "learning_rate": lr, "chunk": chunk, "cap": cap, "n_traces": sim.n_traces}
 
 
 TOLERANCE = {"weight_decay": 1e-4, "weight_decay_unpolished": 1e-2, "noise": 0.05}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
 from tests.service.conftest import LONG_DESIGN, follow, iter_sse, wait_status
-from tests.ui.conftest import check_page, sign_in
+from tests.ui.conftest import CuttingProxy, check_page, sign_in
 
 SCRIPT_NAME = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 JOB_TIMEOUT_MS = 150_000
@@ -148,7 +149,27 @@ def test_cancel_a_long_job_from_its_page(lab, context, axe):
     job_id = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"}).json()["id"]
     page = context.new_page()
     sign_in(page, lab, "alice")
-    page.goto(f"{lab.url}/ui/jobs/{job_id}")
+    # The page follows the job through a proxy; every connection is dropped once events have
+    # arrived: the browser reconnects to the stream saying which event it saw last.
+    proxy = CuttingProxy(lab.server.port)
+    try:
+        page.goto(f"{proxy.url}/ui/jobs/{job_id}")
+        page.wait_for_function("() => document.querySelector('[data-live=stage]').textContent !== '—'",
+                               timeout=JOB_TIMEOUT_MS)
+        proxy.cut()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            streams = [r for r in proxy.requests if r.startswith(f"GET /ui/jobs/{job_id}/events")]
+            if len(streams) >= 2:
+                break
+            page.wait_for_timeout(100)
+        assert len(streams) >= 2, proxy.requests
+        assert "last-event-id" not in streams[0].lower()
+        resumed = [line for line in streams[1].split("\r\n") if line.lower().startswith("last-event-id:")]
+        assert resumed and int(resumed[0].split(":", 1)[1]) >= 1, streams[1]
+        page.goto(f"{lab.url}/ui/jobs/{job_id}")
+    finally:
+        proxy.close()
     page.wait_for_selector('[data-live="status"]:text("running")', timeout=JOB_TIMEOUT_MS)
     page.wait_for_function("() => document.querySelector('[data-live=stage]').textContent !== '—'", timeout=JOB_TIMEOUT_MS)
     check_page(page, axe, "job-running")
