@@ -19,11 +19,15 @@ The module is generated from the validated specs by templates; nothing in the de
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "write a design as a self-contained PyTorch or JAX module"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "export", help="write a design as a self-contained PyTorch or JAX module",
+        "export", help=HELP,
         description="Write the chosen candidate of a design (the best by default) as a small, readable, "
         "self-contained Python module: the parameterization, its initialisation and the training settings "
         "its mechanism needs.",

@@ -300,3 +300,23 @@ def test_job_parser_and_library_name_the_same_field(spec, field):
     with pytest.raises(DesignerInputError) as via_design:
         design({k: v for k, v in spec.items() if k != "kind"})
     assert via_job.value.field == via_design.value.field == field
+
+
+def test_layer_sized_vector_is_scored_on_a_slice_and_checked_at_full_size():
+    res = run({"kind": "l1"}, [5000], mechanisms=["weight_decay", "gauge"], max_depth=2)
+    assert res["scored_at"]["shape"] == [1024] and res["shape"] == [5000]
+    best = res["best"]
+    assert best["param"]["dim"] == 5000 and best["fit_error"] < 1e-9
+    check = res["engine_check"]
+    assert check["shape"] == [5000] and check["method"] == "engine" and check["max_deviation"] < 1e-9
+    # the rewritten spec evaluates at full size: (1/2)|w*|^2 = sum |z| exactly
+    z = np.random.default_rng(0).standard_normal((2, 5000))
+    got = evaluate_points(best["param"], {"kind": "weight_decay", "strength": 1.0}, z.tolist())["values"]
+    np.testing.assert_allclose(got, np.abs(z).sum(axis=1), rtol=1e-12)
+
+
+def test_a_target_that_cannot_be_sliced_says_so():
+    sizes = [1000, 2000, 2000]
+    with pytest.raises(DesignerInputError) as err:
+        design({"target": {"kind": "group_l21", "sizes": sizes}, "shape": [5000]})
+    assert err.value.field == "shape" and "slice" in err.value.message

@@ -92,7 +92,7 @@ def test_label_noise_verdict_against_linprog_and_a_failing_protocol(l1_design):
     v = short["verdict"]
     assert v["reference"].startswith("scipy.optimize.linprog") and v["delivered"] is False
     assert "step cap" in v["message"] and "did not reach" in v["message"]
-    assert short["training"]["stopped_by"] == "step cap (5000 steps)" or short["training"]["stopped_by"].startswith("step cap")
+    assert short["training"]["stopped_by"] == "step cap (2000 steps)" and short["training"]["steps"] == 2000
 
 
 @pytest.mark.slow
@@ -168,5 +168,5 @@ def test_bad_candidate_and_shape_name_the_field(l1_design, tmp_path):
     path.write_text(json.dumps(l1_design))
     proc = subprocess.run([sys.executable, "-m", "designer.cli", "validate", "--design", str(path), "--task",
                            '{"kind":"sparse_regression","d":30}', "--candidate", "nope"],
-                          capture_output=True, text=True, env={**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "c")}, timeout=300)
+                          check=False, capture_output=True, text=True, env={**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "c")}, timeout=300)
     assert proc.returncode == 2 and "candidate" in proc.stderr and "nope" in proc.stderr
