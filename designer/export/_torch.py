@@ -380,6 +380,16 @@ class DesignedWeight(nn.Module):
         return predictor(*self.factors)
 
 
+def init_parametrized(module, name="weight", scale=INIT_SCALE, generator=None):
+    """Set the factors registered on `module.<name>` to initial_factors(scale) (the designed start)
+    instead of the balanced factors of the weight the layer had."""
+    originals = [p for n, p in module.parametrizations[name].named_parameters(recurse=False) if n.startswith("original")]
+    with torch.no_grad():
+        for p, f in zip(originals, initial_factors(scale, generator, originals[0].dtype)):
+            p.copy_(f)
+    return module
+
+
 def factor_parameters(module):
     """The parameters of `module` that are factors of this parameterization (standalone
     DesignedWeight modules and weights registered with Parameterization), and all the others."""

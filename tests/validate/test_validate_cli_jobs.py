@@ -96,7 +96,7 @@ def test_job_design_then_validate_with_cancel_and_resume(tmp_path):
     events2 = []
     out = run_job(spec, workdir=tmp_path, progress=events2.append, should_cancel=lambda: False)
     assert not any(e["stage"] in ("screen", "transforms") for e in events2)
-    assert out["artifacts"] == ["result.json", "design.png", "validate.png"]
+    assert out["artifacts"] == ["result.json", "design.png", "parameterization_torch.py", "parameterization_jax.py", "validate.png"]
     v = out["result"]["validate"]
     assert v["plot"] == "validate.png" and abs(v["solver"]["objective_relative_gap"]["max"]) < 1e-6
     assert events2[-1]["fraction"] == 1.0 and all(set(e) == {"fraction", "stage", "best_fit"} for e in events2)
