@@ -188,17 +188,21 @@ def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, de
     return out
 
 
-def table_settings(z0: float, fraction: float, depth: int, q: float = 0.02) -> tuple[float, float]:
-    """``(eta, s)`` for a row of the findings table: ``eta`` at ``fraction`` of the stability edge
-    (``curvature_step = fraction``) and the noise scale at which the small-step law's relative
-    variance ``D e s^2 z0^(2-2/D) / (2 z0^2)`` is ``q`` (``s = z0 sqrt(q / fraction)``); squared loss."""
+def table_settings(z0: float, fraction: float, depth: int, q: float | None = None, c: float = 0.3) -> tuple[float, float]:
+    """``(eta, s)`` for a row of the findings table (squared loss): ``eta`` at ``fraction`` of the
+    stability edge (``curvature_step = fraction``) and the noise scale ``s = c sqrt(z0)``, or, with
+    ``q``, the one at which the small-step law's relative variance ``fraction s^2 / z0^2`` is ``q``.
+
+    The chain depends on ``(z0, eta, s)`` only through ``fraction`` and ``q = fraction s^2 / z0^2``
+    (``z -> z / z0`` maps it to the chain at ``z0 = 1``), so at a fixed ``q`` every ``z0`` is the same
+    chain rescaled; ``s = c sqrt(z0)`` gives ``q = c^2 fraction / z0``, a different chain per ``z0``."""
     beta = 2.0 - 2.0 / depth
     eta = fraction / (depth * z0**beta)  # D (2 eta) z0^beta / 2 = fraction
-    return eta, z0 * math.sqrt(q / fraction)
+    return eta, (z0 * math.sqrt(q / fraction) if q is not None else c * math.sqrt(z0))
 
 
 def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5), depths=(2, 3),
-                      noises=("gaussian", "student_t"), q: float = 0.02, chains: int = 256, burn: int = 500,
+                      noises=("gaussian", "student_t"), q: float | None = None, c: float = 0.3, chains: int = 256, burn: int = 500,
                       steps: int = 4_000, every: int = 5, progress=None) -> dict:
     """The findings table: every ``z0 x fraction x depth x noise`` (:func:`table_settings`), chains
     batched over the fractions of one ``(z0, depth, noise)``, each row compared by :func:`compare`."""
@@ -208,22 +212,22 @@ def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5)
         law_ = NoiseLaw(noise_name)
         for depth in depths:
             for z0 in z0s:
-                settings = [table_settings(z0, f, depth, q) for f in fractions]
+                settings = [table_settings(z0, f, depth, q, c) for f in fractions]
                 t0 = time.perf_counter()
                 z, fin = run_slice_chains(z0, [e for e, _ in settings], [s for _, s in settings], depth, law_,
-                                          chains=chains, burn=burn, steps=steps, every=every)
+                                          chains=chains, burn=burn, steps=steps, every=every, seed=len(rows) + 1)
                 t_chains += time.perf_counter() - t0
                 for k, (f, (eta, s)) in enumerate(zip(fractions, settings)):
                     t0 = time.perf_counter()
                     law = stationary_law(SliceChain(z0, eta, s, depth, law_))
                     t_exact += time.perf_counter() - t0
                     row = compare(z0, eta, s, depth, law_, z=z[k], finite=fin[k], law=law)
-                    row["setup"].update({"fraction_of_edge": f, "q": q, "burn": burn, "steps": steps, "every": every})
+                    row["setup"].update({"fraction_of_edge": f, "q": f * s * s / z0**2, "burn": burn, "steps": steps, "every": every})
                     rows.append(row)
                     if progress is not None:
                         progress(row)
     return {"rows": rows, "seconds": {"exact_laws": t_exact, "chains_including_compile": t_chains},
-            "settings": {"q": q, "chains": chains, "burn": burn, "steps": steps, "every": every}}
+            "settings": {"q": q, "c": c, "chains": chains, "burn": burn, "steps": steps, "every": every}}
 
 
 __all__ = ["VectorTarget", "compare", "finite_step_check", "finite_step_table", "run_slice_chains", "table_settings"]
