@@ -77,10 +77,14 @@ def _stable_table(alpha: float):
     """``(u, sf(u))`` for u >= 0 of the standard symmetric alpha-stable law (char. fn exp(-|t|^a))."""
     import scipy.stats as st
 
-    u = np.sinh(np.linspace(0.0, math.asinh(400.0), 1201))
+    # scipy's levy_stable.sf is accurate to u ~ 200 (it returns 0 at 400); beyond the table the
+    # Pareto tail C u^-alpha takes over, matched at the table's end
+    u = np.sinh(np.linspace(0.0, math.asinh(150.0), 1001))
     sf = st.levy_stable.sf(u, alpha, 0.0)
     sf[0] = 0.5
-    return u, np.log(np.maximum(sf, 1e-300))
+    if not np.all(sf > 0):
+        raise RuntimeError("scipy levy_stable.sf returned non-positive values")
+    return u, np.log(sf)
 
 
 @dataclasses.dataclass(frozen=True)
