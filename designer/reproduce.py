@@ -73,6 +73,7 @@ class Figure:
     rows: tuple
     authors_total: int  # every step the authors' script takes (their final-accuracy run included)
     authors_every: int  # the authors' logging interval up to ``steps``
+    logged: tuple  # the metrics recorded at every record (the plot's curves); rows read snapshots
 
 
 # -- initializations (the authors' scripts) ---------------------------------------------------------
@@ -138,7 +139,8 @@ def _fig2():
         Row("train_mse", "student", 1.0, "end", _field("train_mse")),
     )
     return Figure("fig2", "Two-layer ReLU teacher-student: |v_j| / |W[j,:]|", 40_000, 500_000,
-                  "500,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 500_000, 10)
+                  "500,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 500_000, 10,
+                  ("balance", "train_mse"))
 
 
 def _fig3():
@@ -155,7 +157,8 @@ def _fig3():
         Row("nuclear_ratio", "student", 0.982, "end", _field("nuclear_ratio")),
     )
     return Figure("fig3", "Single-head attention: |W_Q[:,j]| / |W_K[:,j]|", 50_000, 300_000,
-                  "300,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 300_000, 100)
+                  "300,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 300_000, 100,
+                  ("balance", "frobenius_ratio", "nuclear_ratio"))
 
 
 def _fig4():
@@ -169,7 +172,8 @@ def _fig4():
         Row("final_loss", "PQ", 7e-4, "end", _field("batch_loss")),
     )
     return Figure("fig4", "Matrix completion M = P Q: 2 x singular values (the authors' mode energies)",
-                  500_000, 2_000_000, "2,000,000 steps (4x the authors')", (curve,), rows, 500_000, 1000)
+                  500_000, 2_000_000, "2,000,000 steps (4x the authors')", (curve,), rows, 500_000, 1000,
+                  ("balance", "predictor_singular_values"))
 
 
 def _fig5():
@@ -186,7 +190,7 @@ def _fig5():
                  (("plain", 2.52), ("plain_l1", 0.053), ("designed", 0.023))) + tuple(
         Row("n_coef_above_0.05", m, a, "end", above) for m, a in (("plain", 56), ("plain_l1", 3), ("designed", 5)))
     return Figure("fig5", "Sparse spectrum on cosine features: coefficients", 50_000, 500_000,
-                  "500,000 steps (10x the authors')", curves, rows, 50_000, 1)
+                  "500,000 steps (10x the authors')", curves, rows, 50_000, 1, ("test_mse",))
 
 
 def _fig6():
@@ -200,7 +204,7 @@ def _fig6():
         ("recon_mse", "recon_mse", (1.389, 0.080)), ("tv", "tv", (129.6, 23.4)), ("fit_mse", "fit_mse", (3.8e-9, 8.5e-7)))
         for m, a in zip(("plain", "designed"), vals))
     return Figure("fig6", "Piecewise-constant signal: w = cumsum(w1 * w2)", 500_000, 2_000_000,
-                  "2,000,000 steps (4x the authors')", curves, rows, 500_000, 1)
+                  "2,000,000 steps (4x the authors')", curves, rows, 500_000, 1, ("recon_mse",))
 
 
 _BUILDERS = {"fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6}
@@ -256,33 +260,33 @@ def _horizons(fig: Figure, steps: int | None, horizon: str = "longer",
 
 # -- running -------------------------------------------------------------------------------------
 
-def _snapshot(records: dict, index: int) -> dict:
-    return {k: v[:, index] for k, v in records.items()}
-
-
 def _run_curves(fig, main, conv, every, every_after, seeds, report, should_cancel):
+    """Train every curve of ``fig`` to ``main`` and on to ``conv``; the records hold the metrics the
+    plot draws (``fig.logged``), every metric is taken at the start, at ``main`` and at ``conv``."""
     out = {}
+    n_main, n_rest = main // every, (conv - main) // every_after
+    # one compiled program for both phases when they record at the same interval
+    per_chunk = (_largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
+                 if every == every_after else None)
     for curve in fig.curves:
-        sim = Simulator(curve.model, curve.task, noise=curve.noise)
+        sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
         state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
                                        init=lambda k, c=curve, s=sim: c.init(s, k))
-        start = sim.initial_records(state, data)
+        start = sim.snapshot_records(state, data)
         t0 = time.perf_counter()
-        phases = [(conv, every)] if every_after == every else [(main, every), (conv - main, every_after)]
-        parts, done_before = [], 0
-        for n, ev in phases:
-            if n == 0:
-                continue
-            res = sim.run(state, hyper, data, n, ev, should_cancel=should_cancel,
-                          on_chunk=lambda done, c=curve.name, b=done_before: report(c, b + done))
-            state, done_before = res.state, done_before + n
-            parts.append(res.records)
+        parts, snaps = [], []
+        for n, ev, before in ((main, every, 0), (conv - main, every_after, main)):
+            if n:
+                res = sim.run(state, hyper, data, n, ev, records_per_chunk=per_chunk, should_cancel=should_cancel,
+                              on_chunk=lambda done, c=curve.name, b=before: report(c, b + done))
+                state = res.state
+                parts.append(res.records)
+            snaps.append(sim.snapshot_records(state, data))
         records = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
         status = np.where(records["finite"][:, -1], 0, 1).astype(np.int32)
         wall = time.perf_counter() - t0
         first = jax.tree_util.tree_map(lambda a: a[0], state.params)
-        out[curve.name] = {"start": start, "records": records, "status": status,
-                           "main": _snapshot(records, main // every - 1), "conv": _snapshot(records, -1),
+        out[curve.name] = {"start": start, "records": records, "status": status, "main": snaps[0], "conv": snaps[1],
                            "wall_s": wall, "final_predictor": np.asarray(sim.model.predictor(first))}
         if "truth" in data:
             out["_truth"] = np.asarray(data["truth"][0])

@@ -15,14 +15,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal, Union
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import LazyPytree, pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 
-@jax.tree_util.register_dataclass
+class Transform(LazyPytree):
+    """Base of the monotone transforms (a pytree: knobs are array leaves)."""
+
+    name: str
+
+
+@pytree
 @dataclasses.dataclass(frozen=True)
-class IdentityTransform:
+class IdentityTransform(Transform):
     name = "identity"
 
     def forward(self, x):
@@ -32,9 +39,9 @@ class IdentityTransform:
         return y
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
-class AsinhTransform:
+class AsinhTransform(Transform):
     scale: jax.Array | float = 1.0
     name = "asinh"
 
@@ -45,9 +52,9 @@ class AsinhTransform:
         return self.scale * jnp.sinh(y / self.scale)
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
-class SignedPowerTransform:
+class SignedPowerTransform(Transform):
     exponent: jax.Array | float = 1.0
     name = "signed_power"
 
@@ -91,7 +98,11 @@ class SignedPowerTransformSpec(_Spec):
         return SignedPowerTransform(float(self.exponent))
 
 
-TransformSpec = Annotated[
-    Union[IdentityTransformSpec, AsinhTransformSpec, SignedPowerTransformSpec],
-    Field(discriminator="kind"),
-]
+#: transform kind -> its pydantic spec (``build()`` makes the transform).
+TRANSFORMS: dict[str, type] = {
+    "identity": IdentityTransformSpec,
+    "asinh": AsinhTransformSpec,
+    "signed_power": SignedPowerTransformSpec,
+}
+
+TransformSpec = Annotated[Union[tuple(TRANSFORMS.values())], Field(discriminator="kind")]

@@ -13,9 +13,16 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 
+from app.auth import repository as auth_repository
+from app.auth.service import hash_token
 from app.core.errors import AppError, InvalidInput
 from app.jobs import service
 from app.jobs.endpoints import MAX_EVENT_ID, SpecInvalid, _event_stream, submit_job
@@ -23,10 +30,15 @@ from app.jobs.exceptions import JobNotFound
 from app.jobs.schemas import JobStatus
 from app.ui import pages
 from app.ui.session import (
-    CsrfRefused, SignInRequired, check_csrf, clear_cookie, current, new_session, principal_of, set_cookie,
+    CsrfRefused,
+    SignInRequired,
+    check_csrf,
+    clear_cookie,
+    current,
+    new_session,
+    principal_of,
+    set_cookie,
 )
-from app.auth import repository as auth_repository
-from app.auth.service import hash_token
 
 STATIC_DIR = Path(__file__).parent / "static"
 

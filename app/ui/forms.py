@@ -17,7 +17,8 @@ A new catalog entry or spec field appears in the forms without any change here.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SCALARS = {"integer", "number", "string", "boolean"}
 #: Nested objects deeper than this are edited as JSON.
@@ -43,7 +44,7 @@ def _options(schema: dict, defs: dict) -> list[dict]:
     return [leaf for alt in alts for leaf in _options(alt, defs)]
 
 
-def _input(name: str, key: str, *, type_: str, choices=None, default=None, minimum=None, maximum=None,
+def input_node(name: str, key: str, *, type_: str, choices=None, default=None, minimum=None, maximum=None,
            description: str | None = None, nullable: bool = False, required: bool = False) -> dict:
     if type_ == "object" and choices:
         # a union of specs (a transform...): edited as JSON, its kinds listed
@@ -98,7 +99,7 @@ def schema_node(name: str, key: str, prop: dict, defs: dict, *, required: bool =
             return {"node": "checks", "name": name, "key": key, "label": _label(key), "description": description,
                     "choices": list(items["enum"]), "default": list(default) if default is not None else list(items["enum"])}
     minimum, maximum = _range(main)
-    return _input(name, key, type_=main.get("type", "json") if "enum" not in main else "string",
+    return input_node(name, key, type_=main.get("type", "json") if "enum" not in main else "string",
                   choices=main.get("enum"), default=prop.get("default", main.get("default")),
                   minimum=minimum, maximum=maximum, description=description, nullable=nullable, required=required)
 
@@ -128,7 +129,7 @@ def union_node(name: str, key: str, tag: str, branches: list[dict], *, descripti
 
 def knob_node(prefix: str, knob: Mapping[str, Any]) -> dict:
     """The input of a catalog knob (``{"name", "type", "minimum", "maximum", "default", "choices"?}``)."""
-    return _input(f"{prefix}.{knob['name']}", knob["name"], type_=knob.get("type") or "json", choices=knob.get("choices"),
+    return input_node(f"{prefix}.{knob['name']}", knob["name"], type_=knob.get("type") or "json", choices=knob.get("choices"),
                   default=knob.get("default"), minimum=knob.get("minimum"), maximum=knob.get("maximum"),
                   description=knob.get("description"), nullable=bool(knob.get("nullable")))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -30,8 +31,6 @@ from app.ui.session import UiSession, new_session, set_cookie
 PAGE_SIZE = 25
 #: The job page shows this many ranked candidates (all of them are in the result JSON).
 MAX_CANDIDATES = 200
-#: The job page shows the result JSON inline up to this size (it is always downloadable).
-MAX_INLINE_JSON = 200_000
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -53,6 +52,21 @@ ERROR_WORDS = {
 }
 
 
+#: How each hyperparameter of a design follows from the fitted scale ``a`` (the induced bias is
+#: ``a R*(z) + b`` in the mechanism's unit) and the requested strength lambda; see
+#: ``designer.design.hyperparameters``. A key not listed here is shown without a rule.
+HYPERPARAMETER_RULES = {
+    "strength": "the requested strength λ",
+    "weight_decay": "λ / a",
+    "temperature": "T = λ / a",
+    "gradient_noise_variance": "s², the gradient-noise variance the request assumes",
+    "learning_rate_over_batch_size": "η / B = 2 T / s² (from T = η s² / (2 B))",
+    "learning_rate": "η, the request's learning rate",
+    "label_noise_variance": "σ² = 4 λ / (a η) (from η σ² / 4 = λ / a)",
+    "learning_rate_times_variance": "η σ² = 4 λ / a",
+}
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "—"
@@ -68,7 +82,7 @@ def _when(value: dt.datetime | str | None) -> str:
         return "—"
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
@@ -140,6 +154,17 @@ def _error_words(job: JobPublic) -> str | None:
     return ERROR_WORDS.get(job.error.code.value, "The job failed.")
 
 
+def _sort_value(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _candidate_cells(c: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One row of the candidates table: (sort value, text) per column, formatted here once."""
+    return [(str(c.get("rank")), str(c.get("rank"))), (str(c.get("description", "")),) * 2,
+            (str(c.get("mechanism", "")),) * 2, (_sort_value(c.get("depth")), _fmt(c.get("depth"))),
+            (_sort_value(c.get("fit_error")), _fmt(c.get("fit_error"))), (_sort_value(c.get("a")), _fmt(c.get("a")))]
+
+
 def job_view(db: Session, principal: Principal, settings: Settings, job_id: str) -> dict[str, Any]:
     job = service.get_public(db, principal, job_id)
     result = None
@@ -150,17 +175,15 @@ def job_view(db: Session, principal: Principal, settings: Settings, job_id: str)
             result = None
     candidates = (result or {}).get("candidates") or []
     best = (result or {}).get("best")
-    text = json.dumps(result, indent=2) if result is not None else None
     return {
         "job": job, "row": row(job), "result": result, "best": best,
-        "candidates": candidates[:MAX_CANDIDATES], "candidates_total": len(candidates),
-        "result_json": text if text is not None and len(text) <= MAX_INLINE_JSON else None,
-        "result_too_big": text is not None and len(text) > MAX_INLINE_JSON,
+        "candidates": [_candidate_cells(c) for c in candidates[:MAX_CANDIDATES]], "candidates_total": len(candidates),
         "plots": [a for a in job.artifacts if a.media_type == "image/png"],
         "error_words": _error_words(job),
         "active": job.status.value not in TERMINAL_STATUSES,
         "cancellable": job.status.value in ("queued", *ACTIVE_STATUSES) and job.status.value != "cancelling",
         "spec_json": json.dumps(job.spec, indent=2),
+        "rules": HYPERPARAMETER_RULES,
     }
 
 
@@ -195,6 +218,11 @@ async def design_form(request: Request) -> list[dict]:
     """The new-design-job form: the target from the catalog, the rest from the job spec's schema."""
     catalog = await _catalog(request)
     schemas = await run_in_threadpool(request.app.state.numerics.schemas)
+    return build_design_form(catalog, schemas)
+
+
+def build_design_form(catalog: Mapping[str, Any], schemas: Mapping[str, Any]) -> list[dict]:
+    """The form's nodes from the catalog (``describe()``) and the spec schemas (``child.schemas()``)."""
     defs = schemas["defs"]
     design = defs["DesignJobSpec"]
     target = forms.catalog_union("target", "target", "kind", catalog.get("targets", []))
@@ -220,18 +248,21 @@ def flat_values(submitted: forms.FormData) -> dict[str, Any]:
 
 async def bias_form(request: Request) -> list[dict]:
     """The bias explorer's form: family and mechanism from the catalog, then where to look."""
-    catalog = await _catalog(request)
+    return build_bias_form(await _catalog(request))
+
+
+def build_bias_form(catalog: Mapping[str, Any]) -> list[dict]:
     slice_fields = [
-        forms._input("view.point", "point", type_="json", default=[1.0, 0.5, -0.5],
+        forms.input_node("view.point", "point", type_="json", default=[1.0, 0.5, -0.5],
                      description="the predictor z at which the slice or grid is centred: a number, a list or a matrix (JSON)"),
-        forms._input("view.mode", "mode", type_="string", choices=["slice", "grid"], default="slice",
+        forms.input_node("view.mode", "mode", type_="string", choices=["slice", "grid"], default="slice",
                      description="slice: R along one coordinate; grid: R over two coordinates"),
-        forms._input("view.i", "i", type_="integer", default=0, minimum=0,
+        forms.input_node("view.i", "i", type_="integer", default=0, minimum=0,
                      description="coordinate moved along the slice (index into the flattened predictor)"),
-        forms._input("view.j", "j", type_="integer", default=1, minimum=0, description="second coordinate (grid only)"),
-        forms._input("view.low", "low", type_="number", default=-2.0, description="smallest value of the moved coordinates"),
-        forms._input("view.high", "high", type_="number", default=2.0, description="largest value of the moved coordinates"),
-        forms._input("view.n", "n", type_="integer", default=41, minimum=2, maximum=201,
+        forms.input_node("view.j", "j", type_="integer", default=1, minimum=0, description="second coordinate (grid only)"),
+        forms.input_node("view.low", "low", type_="number", default=-2.0, description="smallest value of the moved coordinates"),
+        forms.input_node("view.high", "high", type_="number", default=2.0, description="largest value of the moved coordinates"),
+        forms.input_node("view.n", "n", type_="integer", default=41, minimum=2, maximum=201,
                      description="points per coordinate (slice: up to 201; grid: up to 61 per side)"),
     ]
     return [

@@ -29,7 +29,7 @@ def bias_png(where: dict[str, Any], values: list[float | None], title: str) -> s
         grid = [vals[r * n:(r + 1) * n] for r in range(n)]
         image = ax.imshow(grid, origin="lower", extent=(axis[0], axis[-1], axis[0], axis[-1]), aspect="auto", cmap="viridis")
         fig.colorbar(image, ax=ax, label="R(z)")
-        if any(v == v for v in vals):
+        if any(math.isfinite(v) for v in vals):
             try:
                 ax.contour(axis, axis, grid, colors="white", linewidths=0.6, levels=8)
             except (ValueError, TypeError):  # flat or singular surfaces have no contours

@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import bases, limits
@@ -39,14 +40,10 @@ class Hadamard(Family):
         return {"u": (self.depth, self.dim)}
 
     def _synth(self, c):
-        if self.basis == "identity":
-            return c
-        return jnp.asarray(bases.synthesis(self.basis, self.dim), c.dtype) @ c
+        return bases.synthesize_jnp(self.basis, c)
 
     def _analysis(self, w):
-        if self.basis == "identity":
-            return w
-        return jnp.asarray(bases.analysis(self.basis, self.dim), w.dtype) @ w
+        return bases.analyze_jnp(self.basis, w)
 
     def coefficients(self, z):
         """``c = psi^{-1}(B^{-1} z)``: the elementwise product on the fibre over ``z``."""
@@ -78,6 +75,12 @@ class Hadamard(Family):
         logs = jnp.concatenate([t, zero]) - jnp.concatenate([zero, t])
         return x * jnp.exp(logs)
 
+    def closed_form(self, mechanism: str):
+        """The registered closed form of ``mechanism``'s shape, ``z -> shape``, or ``None``."""
+        from ._hadamard_closed import closed_form
+
+        return closed_form(self, mechanism)
+
     def balanced_point(self, z):
         c = self.coefficients(z)
         a = jnp.abs(c) ** (1.0 / self.depth)
@@ -86,7 +89,7 @@ class Hadamard(Family):
         return {"u": u}
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     Hadamard, data_fields=["transform"], meta_fields=["depth", "dim", "basis"]
 )
 
@@ -112,3 +115,16 @@ class HadamardSpec(BaseModel):
         bases.check_basis(self.basis, dim)
         transform = self.transform.build() if self.transform is not None else IdentityTransform()
         return Hadamard(depth=self.depth, dim=dim, basis=self.basis, transform=transform)
+
+    # -- the design search (closed forms registered next to the family: _hadamard_closed.py) --
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.design_candidates(problem, screened)
+
+    @classmethod
+    def score_candidates(cls, problem, chunk):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.score_candidates(problem, chunk)

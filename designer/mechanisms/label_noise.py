@@ -21,18 +21,18 @@ to the small-step shape as ``eta -> 0``. ``bias`` is then that penalty; ``shape`
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DesignerInputError
 from ..families import Family
 from ..geometry import minimize_over_orbit
-from ..transforms import IdentityTransform
-from ._base import Mechanism
+from ._base import Mechanism, finish_hyperparameters
 
 
 def hessian_trace(family: Family, params, second_moment=None) -> jax.Array:
@@ -72,6 +72,8 @@ class LabelNoise(Mechanism):
                 "(use hadamard, group_hadamard, scalar_product or matrix_product)",
             )
         if self.finite_step:
+            from ..transforms import IdentityTransform
+
             ok = family.name == "scalar_product" or (
                 family.name == "hadamard" and family.basis == "identity" and isinstance(family.transform, IdentityTransform))
             if not ok or self.second_moment is not None:
@@ -99,7 +101,7 @@ class LabelNoise(Mechanism):
         return result.value
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     LabelNoise, data_fields=["variance", "learning_rate", "second_moment"],
     meta_fields=["max_steps", "finite_step", "noise_df", "z_max"]
 )
@@ -122,6 +124,25 @@ class LabelNoiseSpec(BaseModel):
     z_max: float = Field(10.0, gt=0.0, le=1e4, description="finite_step: the bias is tabulated up to |z| = z_max "
                          "(linear beyond)")
 
+    #: Rank among mechanisms when designs tie (smaller first).
+    rank: ClassVar[int] = 1
+
+    @classmethod
+    def hyperparameters(cls, request, a: float) -> tuple[dict, dict | None]:
+        """``eta sigma^2 / 4 = lambda / a``: the label-noise variance at the request's learning rate."""
+        eta = request.learning_rate
+
+        def make(unit):
+            mapping = {
+                "label_noise_variance": 4.0 * unit / eta,
+                "learning_rate": eta,
+                "learning_rate_times_variance": 4.0 * unit,
+                "relation": "eta sigma^2 / 4 = lambda / a",
+            }
+            return mapping, {"kind": "label_noise", "variance": 4.0 * unit / eta, "learning_rate": eta}
+
+        return finish_hyperparameters(request, a, make)
+
     def build(self, family: Family | None = None) -> LabelNoise:
         sm = None
         if self.second_moment is not None:
@@ -142,6 +163,6 @@ class LabelNoiseSpec(BaseModel):
                     raise DesignerInputError("mechanism.second_moment", "the matrix must be symmetric")
                 if np.linalg.eigvalsh(sm).min() < -1e-10 * max(1.0, np.abs(sm).max()):
                     raise DesignerInputError("mechanism.second_moment", "the matrix must be positive semi-definite")
-            sm = jnp.asarray(sm)
+            sm = np.ascontiguousarray(sm)
         return LabelNoise(float(self.variance), float(self.learning_rate), sm, finite_step=self.finite_step,
                           noise_df=self.noise_df, z_max=self.z_max)

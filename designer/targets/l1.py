@@ -5,20 +5,28 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict
 
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class L1(Target):
     kind = "l1"
 
     def value(self, z):
         return jnp.sum(jnp.abs(z))
+
+    def profile(self, t):
+        return t
+
+    @property
+    def quadratic_start(self):
+        return False
 
 
 class L1Spec(BaseModel):

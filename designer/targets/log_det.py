@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class LogDet(Target):
     epsilon: jax.Array | float = 1e-5
@@ -21,6 +22,14 @@ class LogDet(Target):
 
     def value(self, z):
         return jnp.sum(jnp.log(jnp.linalg.svd(z, compute_uv=False) + self.epsilon))
+
+    def spectral_profile(self, s):
+        # log(s + eps) - log(eps): R*(M) = min(m, n) log(eps) + sum_i spectral_profile(s_i)
+        return jnp.log1p(s / self.epsilon)
+
+    @property
+    def quadratic_start(self):
+        return False
 
 
 class LogDetSpec(BaseModel):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class LogSum(Target):
     epsilon: jax.Array | float = 1e-5
@@ -20,6 +21,14 @@ class LogSum(Target):
 
     def value(self, z):
         return jnp.sum(jnp.log(jnp.abs(z) + self.epsilon))
+
+    def profile(self, t):
+        # log(t + eps) - log(eps): R*(z) = d log(eps) + sum_i profile(|z_i|)
+        return jnp.log1p(t / self.epsilon)
+
+    @property
+    def quadratic_start(self):
+        return False
 
 
 class LogSumSpec(BaseModel):

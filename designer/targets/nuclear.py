@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict
 
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class Nuclear(Target):
     kind = "nuclear"
@@ -20,6 +21,13 @@ class Nuclear(Target):
 
     def value(self, z):
         return jnp.sum(jnp.linalg.svd(z, compute_uv=False))
+
+    def spectral_profile(self, s):
+        return s
+
+    @property
+    def quadratic_start(self):
+        return False
 
 
 class NuclearSpec(BaseModel):

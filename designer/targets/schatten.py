@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class Schatten(Target):
     p: jax.Array | float = 1.0
@@ -21,6 +22,13 @@ class Schatten(Target):
 
     def value(self, z):
         return jnp.sum(jnp.linalg.svd(z, compute_uv=False) ** self.p)
+
+    def spectral_profile(self, s):
+        return s ** self.p
+
+    @property
+    def quadratic_start(self):
+        return float(self.p) >= 2.0
 
 
 class SchattenSpec(BaseModel):

@@ -111,6 +111,7 @@ def test_authors_cadence_records_the_same_trajectory(tmp_path):
     want = np.r_[10:41:10, 45:501:5]
     np.testing.assert_array_equal(two["step"][0], want)
     assert two["balance"].shape == (3, len(want), 16)
+    assert set(two) == {"balance", "train_mse", "batch_loss", "finite", "step"}  # what the plot draws
     assert one["step"].shape == (3, 500)
     at = np.searchsorted(one["step"][0], want)
     np.testing.assert_allclose(two["balance"], one["balance"][:, at], rtol=1e-5)

@@ -159,7 +159,25 @@ function liveJob() {
   open();
 }
 
+function lazyDetails(root) {
+  // <details data-load=URL>: the JSON document is fetched and shown (as text) when first opened.
+  root.querySelectorAll("details[data-load]").forEach((details) => {
+    details.addEventListener("toggle", async () => {
+      if (!details.open || details.dataset.loaded) return;
+      details.dataset.loaded = "true";
+      const pre = details.querySelector("pre");
+      try {
+        const response = await fetch(details.dataset.load, { headers: { Accept: "application/json" } });
+        pre.textContent = response.ok ? JSON.stringify(await response.json(), null, 2) : `could not load it (${response.status})`;
+      } catch (err) {
+        pre.textContent = "could not load it; use the download link";
+      }
+    });
+  });
+}
+
 function init(root) {
+  lazyDetails(root);
   confirmForms(root);
   formBranches(root);
   sortableTables(root);
