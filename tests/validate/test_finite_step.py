@@ -132,6 +132,7 @@ def test_exact_law_against_batched_chains_where_the_gamma_law_misses():
     assert g["variance_rel_error"] > 0.04 and g["ks"] > e["ks"]
 
 
+@pytest.mark.slow
 def test_exact_law_against_chains_depth3_student_t_near_the_edge():
     """Depth 3, Student-t(3) noise at 0.4 of the stability edge: the law, and the chains that leave
     ``(0, z_esc)`` (diverge, or cross to z < 0) against the exact law's escape and loss rates."""
