@@ -6,9 +6,9 @@ import argparse
 import sys
 
 EXAMPLE = """example:
-  designer design --target '{"kind":"l1"}' --shape 64 --strength 0.05 --out result.json
+  designer design --target '{"kind":"l1"}' --shape 64 --request '{"strength":0.05}' --out result.json
   designer export --design result.json --framework torch --out parameterization.py
-  designer export --design result.json --candidate hadamard/identity/depth2/identity/label_noise \\
+  designer export --design result.json --candidate hadamard/basis=identity/depth=2/transform=identity/label_noise \\
       --framework jax --out parameterization_jax.py
 
 PyTorch: Parameterization() for torch.nn.utils.parametrize.register_parametrization(layer,
