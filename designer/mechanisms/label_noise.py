@@ -62,7 +62,10 @@ class LabelNoise(Mechanism):
                 "(use hadamard, group_hadamard, scalar_product or matrix_product)",
             )
 
-    def shape(self, family, z):
+    def fibre_functional(self, family, params):
+        return hessian_trace(family, params, self.second_moment)
+
+    def orbit_shape(self, family, z):
         objective = lambda p: hessian_trace(family, p, self.second_moment)
         result = minimize_over_orbit(family, family.balanced_point(z), objective, max_steps=self.max_steps)
         return result.value
