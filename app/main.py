@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import Database, run_migrations
 from app.core.deps import UnitOfWork
 from app.core.errors import install_error_handlers
+from app.core.hosts import HostCheckMiddleware
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.jobs import repository as jobs_repository
@@ -31,6 +32,7 @@ from app.jobs.supervisor import Supervisor
 from app.numerics.gateway import NumericsGateway
 from app.openapi import build_openapi
 from app.system.endpoints import router as system_router
+from app.ui.endpoints import install as install_ui
 
 log = logging.getLogger("app")
 
@@ -47,6 +49,19 @@ def prepare_database(database: Database) -> bool:
     with database.transaction() as session:
         ensure_local_user(session)
         return auth_repository.count_real_users(session) > 0
+
+
+async def users_exist(app: FastAPI) -> bool:
+    """Whether users exist (cached for a second; the database only on a miss)."""
+    cached = app.state.user_mode.peek()
+    if cached is not None:
+        return cached
+
+    def _read() -> bool:
+        with app.state.database.reading() as session:
+            return app.state.user_mode.has_users(session)
+
+    return await run_in_threadpool(_read)
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
@@ -102,8 +117,11 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     install_error_handlers(app)
     for router in (system_router, auth_router, jobs_router, bias_router, catalog_router):
         app.include_router(router)
+    install_ui(app)  # the web pages under /ui
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_host_names,
+                       has_users=lambda: users_exist(app))
 
     def _openapi():
         if app.openapi_schema is None:

@@ -42,6 +42,7 @@ class Job(Base):
         UniqueConstraint("owner_id", "idempotency_key"),
         Index("ix_jobs_status_created_at", "status", "created_at"),
         Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),
+        Index("ix_jobs_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.db import Database
+    from app.core.http_protocol import protocol_class
     from app.main import create_app, prepare_database
 
+    os.umask(0o077)  # the database, token hashes and job files are created owner-only
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings(host=args.host, port=args.port, data_dir=Path(args.data_dir).resolve(), workers=args.workers)
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.access_log, timeout_graceful_shutdown=5)
+                access_log=args.access_log, timeout_graceful_shutdown=5, http=protocol_class())
     return 0
 
 

@@ -30,6 +30,9 @@ class JobCancelled(Cancelled):
 from .validate._spec import ValidationSpec as ValidateSpec  # noqa: E402
 
 
+#: A label the user gives a job (both job kinds): shown by the service, ignored by the computation.
+JobName = Annotated[str | None, Field(max_length=200, description="a label for the job, shown in lists (at most 200 characters)")]
+
 #: GPUs a job asks for (both job kinds): a scheduling hint, not part of the computation.
 Gpus = Annotated[float, Field(ge=0.0, le=8.0, description="GPUs the job asks for: its Ray task is scheduled on a node "
                               "with them (local workers use the devices of their machine)")]
@@ -40,6 +43,7 @@ class DesignJobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     kind: Literal["design"] = "design"
+    name: JobName = None
     target: TargetSpec
     shape: list[int] = Field(..., min_length=1, max_length=2, description="predictor shape: [d] or [m, n]")
     mechanisms: list[MechanismName] = Field(default_factory=lambda: list(ALL_MECHANISMS), min_length=1)
@@ -57,6 +61,7 @@ class ReproduceJobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["reproduce"] = "reproduce"
+    name: JobName = None
     figure: Literal["fig2", "fig3", "fig4", "fig5", "fig6", "all"]
     steps: int | None = Field(None, ge=1, le=10_000_000, description="SGD steps at the authors' horizon")
     seeds: int | None = Field(None, ge=1, le=1_000, description="number of seeds")
@@ -114,7 +119,7 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
     from .design import DesignCancelled, design
 
     enable_compilation_cache()
-    request = job.model_dump(mode="json", exclude={"kind", "validate_", "gpus"})
+    request = job.model_dump(mode="json", exclude={"kind", "name", "validate_", "gpus"})
     state_path = workdir / "design_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else None
 

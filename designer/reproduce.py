@@ -4,7 +4,9 @@
 one figure (their step count by default) with the simulator of :mod:`designer.simulate` over
 several seeds at once (one ``vmap``), continues each run to a longer horizon (the authors' own
 "final accuracy" horizon where they had one, a multiple of theirs otherwise), and writes
-``{figure}.json`` and ``{figure}.png`` into ``out_dir``.
+``{figure}.json`` and ``{figure}.png`` into ``out_dir``. ``horizon="authors"`` stops where the
+authors' script stops and ``record_every="authors"`` records at their logging interval; with one
+seed that is the authors' work, step for step.
 
 JSON schema: ``{"figure", "config", "rows": [{"metric", "model", "authors", "ours",
 "ours_spread", "ours_converged"}]}`` with one row per number in the authors' result column;
@@ -33,6 +35,7 @@ from .simulate import Simulator
 FIGURES = ("fig2", "fig3", "fig4", "fig5", "fig6")
 DEFAULT_SEEDS = 4
 RECORDS = 100  # records per run up to the authors' horizon
+HORIZONS = ("longer", "authors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,9 @@ class Figure:
     converged_note: str
     curves: tuple
     rows: tuple
+    authors_total: int  # every step the authors' script takes (their final-accuracy run included)
+    authors_every: int  # the authors' logging interval up to ``steps``
+    logged: tuple  # the metrics recorded at every record (the plot's curves); rows read snapshots
 
 
 # -- initializations (the authors' scripts) ---------------------------------------------------------
@@ -133,7 +139,8 @@ def _fig2():
         Row("train_mse", "student", 1.0, "end", _field("train_mse")),
     )
     return Figure("fig2", "Two-layer ReLU teacher-student: |v_j| / |W[j,:]|", 40_000, 500_000,
-                  "500,000 steps (the authors' final-accuracy horizon)", (curve,), rows)
+                  "500,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 500_000, 10,
+                  ("balance", "train_mse"))
 
 
 def _fig3():
@@ -150,7 +157,8 @@ def _fig3():
         Row("nuclear_ratio", "student", 0.982, "end", _field("nuclear_ratio")),
     )
     return Figure("fig3", "Single-head attention: |W_Q[:,j]| / |W_K[:,j]|", 50_000, 300_000,
-                  "300,000 steps (the authors' final-accuracy horizon)", (curve,), rows)
+                  "300,000 steps (the authors' final-accuracy horizon)", (curve,), rows, 300_000, 100,
+                  ("balance", "frobenius_ratio", "nuclear_ratio"))
 
 
 def _fig4():
@@ -164,7 +172,8 @@ def _fig4():
         Row("final_loss", "PQ", 7e-4, "end", _field("batch_loss")),
     )
     return Figure("fig4", "Matrix completion M = P Q: 2 x singular values (the authors' mode energies)",
-                  500_000, 2_000_000, "2,000,000 steps (4x the authors')", (curve,), rows)
+                  500_000, 2_000_000, "2,000,000 steps (4x the authors')", (curve,), rows, 500_000, 1000,
+                  ("balance", "predictor_singular_values"))
 
 
 def _fig5():
@@ -181,7 +190,7 @@ def _fig5():
                  (("plain", 2.52), ("plain_l1", 0.053), ("designed", 0.023))) + tuple(
         Row("n_coef_above_0.05", m, a, "end", above) for m, a in (("plain", 56), ("plain_l1", 3), ("designed", 5)))
     return Figure("fig5", "Sparse spectrum on cosine features: coefficients", 50_000, 500_000,
-                  "500,000 steps (10x the authors')", curves, rows)
+                  "500,000 steps (10x the authors')", curves, rows, 50_000, 1, ("test_mse",))
 
 
 def _fig6():
@@ -195,7 +204,7 @@ def _fig6():
         ("recon_mse", "recon_mse", (1.389, 0.080)), ("tv", "tv", (129.6, 23.4)), ("fit_mse", "fit_mse", (3.8e-9, 8.5e-7)))
         for m, a in zip(("plain", "designed"), vals))
     return Figure("fig6", "Piecewise-constant signal: w = cumsum(w1 * w2)", 500_000, 2_000_000,
-                  "2,000,000 steps (4x the authors')", curves, rows)
+                  "2,000,000 steps (4x the authors')", curves, rows, 500_000, 1, ("recon_mse",))
 
 
 _BUILDERS = {"fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6": _fig6}
@@ -208,36 +217,76 @@ def figure_spec(figure: str) -> Figure:
     return _BUILDERS[figure]()
 
 
-def _horizons(fig: Figure, steps: int | None) -> tuple[int, int, int]:
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    return next(d for d in range(max(1, min(n, cap)), 0, -1) if n % d == 0)
+
+
+def _horizons(fig: Figure, steps: int | None, horizon: str = "longer",
+              record_every: int | str | None = None) -> tuple[int, int, int, int]:
+    """``(main, conv, every, every_after)``: steps at the authors' horizon, steps in all, the record
+    interval up to ``main`` and the one from ``main`` to ``conv``.
+
+    ``horizon="longer"`` continues to ``fig.converged_steps`` (scaled with ``steps``), ``"authors"``
+    stops where the authors' script stops (``fig.authors_total``, their final-accuracy run included).
+    ``record_every=None`` records about :data:`RECORDS` times up to ``main`` and at the same interval
+    after; an integer, or ``"authors"`` for the authors' interval (``fig.authors_every``), records at
+    that interval up to ``main`` and about :data:`RECORDS` times after it (the authors log nothing
+    after their plotting horizon).
+    """
+    if horizon not in HORIZONS:
+        raise DesignerInputError("horizon", f"one of {', '.join(HORIZONS)}, got {horizon!r}")
     main = fig.steps if steps is None else int(steps)
     if main < 1:
         raise DesignerInputError("steps", f"must be >= 1, got {main}")
-    n_rec = next(d for d in range(min(RECORDS, main), 0, -1) if main % d == 0)
-    every = main // n_rec
-    conv = max(main, round(main * fig.converged_steps / fig.steps / every) * every)
-    return main, conv, every
+    target = fig.authors_total if horizon == "authors" else fig.converged_steps
+    if record_every is None:
+        every = main // _largest_divisor_at_most(main, RECORDS)
+        conv = max(main, round(main * target / fig.steps / every) * every)
+        return main, conv, every, every
+    if record_every == "authors":
+        every = _largest_divisor_at_most(main, fig.authors_every)
+    else:
+        try:
+            every = int(record_every)
+        except (TypeError, ValueError):
+            raise DesignerInputError("record_every", f"a positive integer or 'authors', got {record_every!r}") from None
+        if every < 1 or main % every:
+            raise DesignerInputError("record_every", f"must be >= 1 and divide the {main:,} steps, got {every}")
+    conv = max(main, round(main * target / fig.steps))
+    rest = conv - main
+    every_after = rest // _largest_divisor_at_most(rest, RECORDS) if rest else every
+    return main, conv, every, every_after
 
 
 # -- running -------------------------------------------------------------------------------------
 
-def _snapshot(records: dict, index: int) -> dict:
-    return {k: v[:, index] for k, v in records.items()}
-
-
-def _run_curves(fig, main, conv, every, seeds, report, should_cancel):
+def _run_curves(fig, main, conv, every, every_after, seeds, report, should_cancel):
+    """Train every curve of ``fig`` to ``main`` and on to ``conv``; the records hold the metrics the
+    plot draws (``fig.logged``), every metric is taken at the start, at ``main`` and at ``conv``."""
     out = {}
+    n_main, n_rest = main // every, (conv - main) // every_after
+    # one compiled program for both phases when they record at the same interval
+    per_chunk = (_largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
+                 if every == every_after else None)
     for curve in fig.curves:
-        sim = Simulator(curve.model, curve.task, noise=curve.noise)
+        sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
         state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
                                        init=lambda k, c=curve, s=sim: c.init(s, k))
-        start = sim.initial_records(state, data)
+        start = sim.snapshot_records(state, data)
         t0 = time.perf_counter()
-        res = sim.run(state, hyper, data, conv, every, on_chunk=lambda done, n=curve.name: report(n, done),
-                      should_cancel=should_cancel)
+        parts, snaps = [], []
+        for n, ev, before in ((main, every, 0), (conv - main, every_after, main)):
+            if n:
+                res = sim.run(state, hyper, data, n, ev, records_per_chunk=per_chunk, should_cancel=should_cancel,
+                              on_chunk=lambda done, c=curve.name, b=before: report(c, b + done))
+                state = res.state
+                parts.append(res.records)
+            snaps.append(sim.snapshot_records(state, data))
+        records = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+        status = np.where(records["finite"][:, -1], 0, 1).astype(np.int32)
         wall = time.perf_counter() - t0
-        first = jax.tree_util.tree_map(lambda a: a[0], res.state.params)
-        out[curve.name] = {"start": start, "records": res.records, "status": res.status,
-                           "main": _snapshot(res.records, main // every - 1), "conv": _snapshot(res.records, -1),
+        first = jax.tree_util.tree_map(lambda a: a[0], state.params)
+        out[curve.name] = {"start": start, "records": records, "status": status, "main": snaps[0], "conv": snaps[1],
                            "wall_s": wall, "final_predictor": np.asarray(sim.model.predictor(first))}
         if "truth" in data:
             out["_truth"] = np.asarray(data["truth"][0])
@@ -329,6 +378,7 @@ def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
 
 
 def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = None, out_dir,
+               horizon: str = "longer", record_every: int | str | None = None,
                progress: Callable[[float, str], None] | None = None,
                should_cancel: Callable[[], bool] | None = None) -> dict:
     """Reproduce one figure (or ``"all"``) and write ``{figure}.json`` and ``{figure}.png``.
@@ -337,6 +387,12 @@ def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = Non
         figure: ``fig2`` .. ``fig6`` or ``all``.
         steps: steps at the authors' horizon (default: theirs); the longer horizon scales with it.
         seeds: number of seeds, run as one batched computation (default 4).
+        horizon: ``"longer"`` (default) continues past the authors' horizon (their final-accuracy
+            horizon where they had one, a multiple of theirs otherwise); ``"authors"`` stops where
+            the authors' script stops.
+        record_every: record interval up to the authors' horizon: ``None`` (default, about 100
+            records), an integer dividing the steps, or ``"authors"`` (their logging interval).
+            ``horizon="authors", record_every="authors", seeds=1`` is the authors' work.
         out_dir: directory for the outputs (created).
         progress: called as ``progress(fraction, stage)`` between chunks.
         should_cancel: polled between chunks; when true, :class:`designer.errors.Cancelled` is raised.
@@ -351,11 +407,11 @@ def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = Non
     out.mkdir(parents=True, exist_ok=True)
     names = list(FIGURES) if figure == "all" else [figure]
     figs = [figure_spec(n) for n in names]
-    plans = [(f, *_horizons(f, steps)) for f in figs]
-    total = sum(conv * len(f.curves) for f, _, conv, _ in plans)
+    plans = [(f, *_horizons(f, steps, horizon, record_every)) for f in figs]
+    total = sum(conv * len(f.curves) for f, _, conv, _, _ in plans)
     done_before = 0
     docs = {}
-    for fig, main, conv, every in plans:
+    for fig, main, conv, every, every_after in plans:
         def report(curve_name, done, base=done_before, f=fig, c=conv):
             if progress is not None:
                 idx = [cv.name for cv in f.curves].index(curve_name)
@@ -363,13 +419,14 @@ def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = Non
 
         if progress is not None:
             progress(done_before / total, f"{fig.name}: compiling")
-        results = _run_curves(fig, main, conv, every, seeds, report, should_cancel)
+        results = _run_curves(fig, main, conv, every, every_after, seeds, report, should_cancel)
         done_before += conv * len(fig.curves)
         doc = {
             "figure": fig.name,
             "config": {
                 "title": fig.title, "steps": main, "converged_steps": conv, "converged_note": fig.converged_note,
-                "authors_steps": fig.steps, "seeds": seeds, "record_every": every, "dtype": "float32",
+                "authors_steps": fig.steps, "authors_total_steps": fig.authors_total, "horizon": horizon,
+                "seeds": seeds, "record_every": every, "record_every_after": every_after, "dtype": "float32",
                 "spread": "standard deviation over seeds",
                 "curves": [{"model": c.name, "parameterization": c.model, "task": c.task, "noise": list(c.noise),
                             "learning_rate": c.learning_rate, "init": c.init_note,

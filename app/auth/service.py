@@ -72,6 +72,13 @@ class UserModeCache:
         self._value: bool | None = None
         self._read_at = 0.0
 
+    def peek(self) -> bool | None:
+        """The cached answer if it is fresh, else None (no database access)."""
+        with self._lock:
+            if self._value is True or (self._value is not None and time.monotonic() - self._read_at < self.ttl):
+                return self._value
+        return None
+
     def has_users(self, session: Session) -> bool:
         now = time.monotonic()
         with self._lock:

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "DESIGNER_DATABASE_URL", "database_url")
     )
     host: str = "127.0.0.1"
+    allowed_hosts: str = Field(
+        default="", description="comma-separated Host header names accepted once users exist (empty: any); "
+                                "single-user mode accepts loopback names only")
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=0, le=64)
 
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix):]
             return url
         return f"sqlite:///{(self.data_dir / 'designer.sqlite3').resolve()}"
+
+    @property
+    def allowed_host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip())
 
     @property
     def jobs_dir(self) -> Path:

@@ -8,6 +8,7 @@ timeout instead of failing with "database is locked" when a read lock cannot be 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,36 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=dt.timezone.utc)
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents owner-only (0700); existing ones keep their mode.
+
+    Job data and token hashes live under the data directory: on a shared machine other users
+    must not read them.
+    """
+    missing = []
+    current = path.resolve()
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # created concurrently
+            pass
+        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def private_sqlite_files(path: Path) -> None:
+    """Make the SQLite database and its WAL and shared-memory files owner-only (0600)."""
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC."""
     return dt.datetime.now(dt.timezone.utc)
@@ -76,8 +107,9 @@ class Database:
         # One connection per API thread plus a few for the supervisor and readiness checks: a
         # thread never waits for a connection (it holds at most one, within one pool hop).
         pool_size = settings.api_threads + 4
+        self.sqlite_path = Path(url.removeprefix("sqlite:///")) if self.is_sqlite else None
         if self.is_sqlite:
-            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+            private_dir(Path(settings.data_dir))
             self.engine = create_engine(
                 url,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -146,3 +178,5 @@ def run_migrations(database: Database) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+    if database.sqlite_path is not None:
+        private_sqlite_files(database.sqlite_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("app.errors")
 
@@ -132,6 +134,38 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     return problem_response(422, "Invalid input", detail, "invalid_input", field=first.field, errors=errors)
 
 
+def body_parse_error(cause: BaseException) -> str:
+    """Why a request body could not be decoded as JSON, in words."""
+    from app.core.limits import MAX_JSON_DEPTH  # (app.core.limits imports this module)
+
+    if isinstance(cause, RecursionError):
+        return f"malformed JSON: arrays or objects nested too deeply to parse (the limit is {MAX_JSON_DEPTH} levels)"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"malformed JSON: the body is not valid UTF-8 (byte {cause.start}: {cause.reason})"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return f"malformed JSON: an integer has more than {sys.get_int_max_str_digits()} digits"
+    return f"malformed JSON: {type(cause).__name__}: {cause}"[:300]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Methods of every route whose path matches the request's (the ``Allow`` of a 405)."""
+    methods: set[str] = set()
+    for route in _leaf_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _leaf_routes(routes):
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # an included router (FastAPI >= 0.16x)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the one handler per exception family."""
 
@@ -147,10 +181,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return _validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException):
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not decode the body; it keeps the reason as the cause.
+            return problem_response(400, "Malformed JSON", body_parse_error(exc.__cause__), "malformed_json", field="body")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem_response(exc.status_code, title, str(exc.detail), code, headers=getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        return problem_response(exc.status_code, title, detail, code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):

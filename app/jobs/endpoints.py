@@ -21,11 +21,39 @@ from app.numerics import child
 
 router = APIRouter(prefix="/v1/design-jobs", tags=["design-jobs"])
 
+#: Event ids are a 32-bit integer column (PostgreSQL's ``integer``): a larger Last-Event-ID
+#: could not be compared in the database and is no event's id.
+MAX_EVENT_ID = 2**31 - 1
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255,
            description="Retry-safe submission: the same key and body return the first job; another body answers 409."),
 ]
+
+
+class SpecInvalid(InvalidInput):
+    """A job spec the library refused: the first offending field, and all of them in ``field_errors``."""
+
+    def __init__(self, checked: dict):
+        err = checked["error"]
+        super().__init__(f"{err['field']}: {err['message']}", field=err["field"])
+        self.field_errors: list[dict] = checked.get("errors") or [err]
+
+
+async def submit_job(request: Request, principal, spec: dict, key: str | None) -> tuple[JobPublic, bool]:
+    """Validate a spec in the numerics pool and enqueue it: ``(job, created)`` (also used by the web pages)."""
+    checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
+    if "error" in checked:
+        raise SpecInvalid(checked)
+    database, settings = request.app.state.database, request.app.state.settings
+
+    def _create():
+        with database.transaction() as session:
+            job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
+            return service.to_public(job, owner), created
+
+    return await run_in_threadpool(_create)
 
 
 @router.post(
@@ -35,22 +63,11 @@ IdempotencyKey = Annotated[
 )
 async def create_design_job(
     request: Request, spec: Annotated[JobSpecBody, Body()],
-    principal: PrincipalDep, database: DatabaseDep, settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    principal: PrincipalDep, idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
     """Submit a design job (a design, optionally validated, or a figure reproduction)."""
     key = service.check_idempotency_key(idempotency_key)
-    checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
-    if "error" in checked:
-        err = checked["error"]
-        raise InvalidInput(f"{err['field']}: {err['message']}", field=err["field"])
-
-    def _create():
-        with database.transaction() as session:
-            job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
-            return service.to_public(job, owner), created
-
-    public, created = await run_in_threadpool(_create)
+    public, created = await submit_job(request, principal, spec, key)
     headers = {"Location": f"/v1/design-jobs/{public.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -133,10 +150,11 @@ async def stream_design_job_events(
     await uow.read(service.get_visible, principal, job_id)
     try:
         after = int(last_event_id) if last_event_id not in (None, "") else 0
-        if after < 0:
+        if not 0 <= after <= MAX_EVENT_ID:
             raise ValueError
     except ValueError:
-        raise InvalidInput("Last-Event-ID must be a non-negative integer (the id of an event)", field="Last-Event-ID") from None
+        raise InvalidInput(f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID} (the id of an event)",
+                           field="Last-Event-ID") from None
     return StreamingResponse(
         _event_stream(request, database, settings, job_id, after), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

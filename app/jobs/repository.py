@@ -50,7 +50,7 @@ def find_by_idempotency_key(session: Session, owner_id: int, key: str) -> Job | 
 
 def list_page(
     session: Session, *, owner_id: int | None, status: str | None,
-    before: tuple[dt.datetime, str] | None, limit: int,
+    before: tuple[dt.datetime, str] | None, limit: int, kind: str | None = None,
 ) -> list[tuple[Job, str]]:
     """Jobs newest first, strictly after the cursor ``before`` = (created_at, id)."""
     stmt = select(Job, User.name).join(User, User.id == Job.owner_id)
@@ -58,6 +58,8 @@ def list_page(
         stmt = stmt.where(Job.owner_id == owner_id)
     if status is not None:
         stmt = stmt.where(Job.status == status)
+    if kind is not None:
+        stmt = stmt.where(Job.kind == kind)
     if before is not None:
         created_at, job_id = before
         stmt = stmt.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))

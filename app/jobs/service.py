@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -34,9 +35,18 @@ from app.models import Job
 MAX_IDEMPOTENCY_KEY = 255
 
 
+#: Every job id has this form; anything else is answered 404 without a database query (ids are
+#: user input: a NUL byte, for one, is an error on PostgreSQL, not a missing row).
+JOB_ID_RE = re.compile(r"job_[0-9a-f]{24}")
+
+
 def new_job_id() -> str:
     """A job id: ``job_`` + 24 hex characters (96 random bits)."""
     return "job_" + secrets.token_hex(12)
+
+
+def is_job_id(value: str) -> bool:
+    return JOB_ID_RE.fullmatch(value) is not None
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
@@ -86,7 +96,7 @@ def get_public(session: Session, principal: Principal, job_id: str) -> JobPublic
 
     The hot path of polling clients: one prebuilt read-only query, no ORM object.
     """
-    row = repository.get_row_with_owner(session, job_id)
+    row = repository.get_row_with_owner(session, job_id) if is_job_id(job_id) else None
     if row is None or (not principal.is_admin and row.owner_id != principal.user_id):
         raise JobNotFound(job_id)
     return to_public(row, row.owner_name)
@@ -94,7 +104,7 @@ def get_public(session: Session, principal: Principal, job_id: str) -> JobPublic
 
 def get_visible(session: Session, principal: Principal, job_id: str) -> tuple[Job, str]:
     """The job if the caller owns it (or is admin); otherwise 404, never 403, so ids don't leak."""
-    found = repository.get_with_owner(session, job_id)
+    found = repository.get_with_owner(session, job_id) if is_job_id(job_id) else None
     if found is None or (not principal.is_admin and found[0].owner_id != principal.user_id):
         raise JobNotFound(job_id)
     return found
@@ -106,24 +116,30 @@ def encode_page_token(job: Job) -> str:
 
 
 def decode_page_token(token: str) -> tuple[dt.datetime, str]:
+    """The (created_at in UTC, job id) cursor of a token; 422 for anything else.
+
+    Tokens come from clients: the timestamp must be aware and representable in UTC (year 1 at
+    +14:00 is not) and the id must have the form of a job id (no NUL bytes reach the database).
+    """
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         created, job_id = json.loads(raw)
         when = dt.datetime.fromisoformat(created)
-        if when.tzinfo is None or not isinstance(job_id, str):
+        if when.tzinfo is None or not isinstance(job_id, str) or not is_job_id(job_id):
             raise ValueError
-        return when, job_id
-    except (ValueError, TypeError, json.JSONDecodeError):
+        return when.astimezone(dt.timezone.utc), job_id
+    except (ValueError, TypeError, OverflowError):
         raise InvalidPageToken() from None
 
 
 def list_jobs(
     session: Session, principal: Principal, status: str | None, page_size: int, page_token: str | None,
+    kind: str | None = None,
 ) -> JobsPage:
     before = decode_page_token(page_token) if page_token else None
     rows = repository.list_page(
         session, owner_id=None if principal.is_admin else principal.user_id, status=status,
-        before=before, limit=page_size + 1,
+        before=before, limit=page_size + 1, kind=kind,
     )
     items = rows[:page_size]
     next_token = encode_page_token(items[-1][0]) if len(rows) > page_size else None
@@ -234,7 +250,8 @@ def finish(session: Session, job: Job, status: str, *, error_code: str | None = 
     """Move an active job to a terminal status and release its lease."""
     now = utcnow()
     job.status = status
-    job.error_code, job.error_message = error_code, error_message
+    # Messages may quote user input; PostgreSQL text cannot hold NUL bytes.
+    job.error_code, job.error_message = error_code, error_message and error_message.replace("\x00", "\\x00")
     if artifacts is not None:
         job.artifacts = artifacts
     if status == "succeeded":

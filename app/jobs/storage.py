@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import Settings
+from app.core.db import private_dir
 
 RESULT_FILE = "result.json"
 _MEDIA_TYPES = {".png": "image/png", ".json": "application/json", ".csv": "text/csv", ".txt": "text/plain",
@@ -30,10 +31,10 @@ def output_dir(settings: Settings, job_id: str) -> Path:
 
 
 def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
-    """A fresh, empty working directory for one attempt."""
+    """A fresh, empty working directory for one attempt (owner-only, like every job directory)."""
     path = job_dir(settings, job_id) / f"attempt-{attempt}.tmp"
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    private_dir(path)
     return path
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
 
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, private_dir, utcnow
 from app.jobs import repository, service
 from app.jobs.worker import worker_main
 
@@ -52,6 +53,7 @@ class Supervisor:
     # -- lifecycle --
 
     def start(self) -> None:
+        os.chmod(private_dir(self.settings.jobs_dir), 0o700)  # also when an older version made it
         for _ in range(self.settings.workers):
             self.workers.append(self._spawn())
         self._thread = threading.Thread(target=self._loop, name="supervisor", daemon=True)

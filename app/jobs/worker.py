@@ -254,6 +254,7 @@ def worker_main(worker_id: str, settings_json: str, shutdown: Any) -> None:
     """Entry point of a spawned worker process."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{worker_id}] %(name)s: %(message)s")
     settings = Settings.model_validate_json(settings_json)
+    os.umask(0o077)  # job files are the user's data: owner-only, like the directories holding them
     prepare_worker_process(settings)
     log.info("worker %s started (pid %d, executor %s)", worker_id, os.getpid(), settings.executor)
     if settings.executor == "ray":

@@ -8,13 +8,15 @@ import sys
 EXAMPLE = """example:
   designer reproduce fig5 --out results/ --seeds 4
   designer reproduce all --out results/ --steps 2000      # quick smoke run at reduced steps
+  designer reproduce fig2 --seeds 1 --horizon authors --record-every authors   # the authors' work
   # -> results/fig5.json, results/fig5.png and a table on stdout:
   #    metric  model  authors  ours (mean +- sd over seeds)  ours at the longer horizon
 
 Each figure runs the authors' configuration (shared/experiments.md) at their step count (or --steps)
 and continues to a longer horizon (their final-accuracy horizon where they had one, else a multiple
-of theirs), batched over --seeds seeds. JSON schema: {"figure", "config", "rows": [{"metric",
-"model", "authors", "ours", "ours_spread", "ours_converged"}]}.
+of theirs; --horizon authors stops where their script stops), batched over --seeds seeds, recording
+about 100 times (--record-every N, or 'authors' for their logging interval). JSON schema: {"figure",
+"config", "rows": [{"metric", "model", "authors", "ours", "ours_spread", "ours_converged"}]}.
 """
 
 
@@ -31,14 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reproduce-out", help="output directory")
     p.add_argument("--steps", type=int, default=None, help="steps at the authors' horizon (default: theirs)")
     p.add_argument("--seeds", type=int, default=None, help="seeds, run batched (default 4)")
+    p.add_argument("--horizon", choices=["longer", "authors"], default="longer",
+                   help="'longer': continue past the authors' horizon; 'authors': stop where their script stops")
+    p.add_argument("--record-every", default=None, metavar="N|authors",
+                   help="record interval up to the authors' horizon (default: about 100 records); "
+                   "'authors': their logging interval")
     p.set_defaults(func=run)
 
 
 def format_table(doc: dict) -> str:
     """The side-by-side table of one figure's JSON document."""
     cfg = doc["config"]
+    second = "authors' last step" if cfg.get("horizon") == "authors" else "longer horizon"
     head = (f"{doc['figure']}: {cfg['title']}\n  ours: {cfg['seeds']} seed(s), {cfg['steps']:,} steps "
-            f"(authors {cfg['authors_steps']:,}); longer horizon: {cfg['converged_steps']:,} steps")
+            f"(authors {cfg['authors_steps']:,}); {second}: {cfg['converged_steps']:,} steps")
     lines = [head, f"  {'metric':<28}{'model':<10}{'authors':>10}   {'ours (mean +- sd)':<24}{'ours @ longer':>14}"]
     for r in doc["rows"]:
         conv = "" if r["ours_converged"] is None else f"{r['ours_converged']:.4g}"
@@ -68,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        doc = run_figure(args.figure, steps=args.steps, seeds=args.seeds, out_dir=args.out, progress=progress)
+        doc = run_figure(args.figure, steps=args.steps, seeds=args.seeds, out_dir=args.out, progress=progress,
+                         horizon=args.horizon, record_every=args.record_every)
     finally:
         if bar is not None:
             bar.close()

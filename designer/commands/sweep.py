@@ -10,6 +10,7 @@ EXAMPLE = """example:
   designer sweep --out sweep.json --plot sweep.png                 # 8 lrs x 4 families x 16 seeds
   designer sweep --families gaussian --batch-sizes 1,4,16 --seeds 8 --plot batch.png
   designer sweep --stationary --out stationary.json --plot stationary.png
+  designer sweep --stationary --exact --z0 3 --eta 0.01 --noise student_t --scale 1 --depth 3 --plot exact.png
 
 The sweep trains V1's label-noise design (z = v * v, sparse regression with n=40, d=100, k=5) by
 SGD with fresh label noise of each family (gaussian, student_t3 = Student-t df 3 at unit variance,
@@ -19,6 +20,10 @@ alpha_stable1.5 = symmetric alpha-stable 1.5 at scale 1/sqrt(2), clipped = Gauss
 All cells run as one batched computation (vmap over learning rates x families x batch sizes x
 seeds). --stationary instead runs the stationary-law check of z = u v (KS and Wasserstein
 distances to exp(-(l + R)/T), the slice-conditioned Gibbs law, and theory.md's Gamma law).
+--stationary --exact compares long batched chains on the balanced slice (z = u_1 ... u_D, target
+z0, loss (z - y)^2 or (z - y)^2/2, label noise of the given law and scale) with the exact
+finite-step stationary law (transfer operator, no chains), the small-step law (theory.md's Gamma
+law at depth 2) and the paper's law: mean, variance, KS distances and the sampling floor.
 """
 
 
@@ -44,6 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-noise", type=float, default=2.0, help="label-noise scale s")
     p.add_argument("--holds-below", type=float, default=0.1, help="a cell holds when its median relative error is below this")
     p.add_argument("--stationary", action="store_true", help="run the stationary-law check instead")
+    g = p.add_argument_group("exact finite-step law (--stationary --exact)")
+    g.add_argument("--exact", action="store_true", help="with --stationary: chains vs the exact finite-step law")
+    g.add_argument("--z0", type=float, default=3.0, help="target z0 > 0")
+    g.add_argument("--eta", type=float, default=0.01, help="SGD step")
+    g.add_argument("--noise", default="gaussian", help="label-noise law: gaussian, student_t, alpha_stable")
+    g.add_argument("--df", type=float, default=3.0, help="Student-t degrees of freedom (> 2; unit variance)")
+    g.add_argument("--alpha", type=float, default=1.5, help="alpha-stable index (1 < alpha < 2; unit scale)")
+    g.add_argument("--scale", type=float, default=1.0, help="label-noise scale s (y = z0 + s xi)")
+    g.add_argument("--depth", type=int, default=2, help="depth D of z = u_1 ... u_D (2..8)")
+    g.add_argument("--loss", default="squared", help="squared: (z - y)^2 (the simulator's); half_squared: (z - y)^2 / 2")
+    g.add_argument("--chains", type=int, default=256, help="chains (batched)")
+    g.add_argument("--burn", type=int, default=2_000, help="burn-in steps")
+    g.add_argument("--chain-steps", type=int, default=20_000, help="recorded steps per chain")
+    g.add_argument("--every", type=int, default=10, help="record every this many steps")
     p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
     p.add_argument("--plot", default=None, help="write the heat map (or stationary histograms) PNG here")
     p.set_defaults(func=run)
@@ -55,7 +74,17 @@ def run(args: argparse.Namespace) -> int:
 
     use_cpu_cores()  # before JAX starts its backend: the sweep's runs are split over the cores
     enable_compilation_cache()
-    if args.stationary:
+    if args.stationary and args.exact:
+        from ..validate import finite_step_check
+
+        if args.chains < 4 or args.chain_steps < 100 or args.every < 1 or args.chain_steps % args.every or args.burn < 0:
+            raise DesignerInputError("chains", "need chains >= 4, chain_steps >= 100 a multiple of every >= 1, burn >= 0")
+        if args.chains * (args.burn + args.chain_steps) > 1e9:
+            raise DesignerInputError("chains", "chains x steps above 1e9")
+        result = finite_step_check(args.z0, args.eta, args.scale, args.depth, args.noise, args.df, args.alpha, args.loss,
+                                   chains=args.chains, burn=args.burn, steps=args.chain_steps, every=args.every,
+                                   plot=args.plot)
+    elif args.stationary:
         from ..validate import stationary_check
 
         result = stationary_check(plot=args.plot)

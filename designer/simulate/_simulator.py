@@ -22,7 +22,7 @@ device per step. A second call with the same shapes does not recompile (``n_trac
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -91,10 +91,13 @@ class Simulator:
         metrics: record the task's and the model's metrics (default). ``False`` records only the
             batch loss, finiteness and step count, for callers that only read the end state (a
             sweep): the metrics of a large evaluation set can cost more than the steps between.
+            A collection of metric names records those (and loss, finiteness, step) at every
+            record, for callers that need a few curves and every metric at a few states
+            (:meth:`snapshot_records`): XLA leaves the others out of the compiled steps.
     """
 
     def __init__(self, model, task, noise=(), optimizer: optax.GradientTransformation | None = None,
-                 dtype: Any = jnp.float32, metrics: bool = True):
+                 dtype: Any = jnp.float32, metrics: bool | Iterable[str] = True):
         self.task = build_task(task)
         self.model = build_model(model, self.task.predictor_shape)
         self.task.check_model(self.model)
@@ -103,7 +106,12 @@ class Simulator:
         if self.dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
             raise DesignerInputError("dtype", f"float32 or float64, got {self.dtype}")
         self.optimizer = optimizer if optimizer is not None else optax.identity()
-        self.metrics = bool(metrics)
+        if isinstance(metrics, (bool, np.bool_)):
+            self.metrics, self.metric_names = bool(metrics), None
+        else:
+            self.metrics, self.metric_names = True, frozenset(metrics)
+            if not all(isinstance(n, str) for n in self.metric_names):
+                raise DesignerInputError("metrics", "True, False or a collection of metric names")
         samplers = [p for p in self.pieces if isinstance(p, Sampler)]
         if len(samplers) > 1:
             raise DesignerInputError("noise", "at most one sampler (minibatch or bernoulli)")
@@ -119,8 +127,9 @@ class Simulator:
         # the minibatch gather reads one small array instead of R of them)
         self._chunk_jits = {shared: jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, None if shared else 0, None, None)),
                                             static_argnums=(3, 4)) for shared in (False, True)}
-        self._record_jits = {shared: jax.jit(jax.vmap(self.record, in_axes=(0, None if shared else 0)))
-                             for shared in (False, True)}
+        self._record_jits = {(shared, full): jax.jit(jax.vmap(lambda s, d, f=full: self.record(s, d, full=f),
+                                                              in_axes=(0, None if shared else 0)))
+                             for shared in (False, True) for full in (False, True)}
         self._data_struct = None
 
     @property
@@ -210,6 +219,39 @@ class Simulator:
         if share_data:
             data = jax.tree_util.tree_map(lambda a: a[0], data)
         return state, hyper, data
+
+    def setup_given(self, params, data, seeds, hyper: Hyper):
+        """Batched runs that all start from ``params`` on the one data set ``data``, arrays made
+        elsewhere (another implementation's data and initialization, for a same-data comparison).
+
+        ``params`` has the model's parameters (and the task's extra ones) without a run axis;
+        ``data`` the leaves of the task's own ``generate`` with their shapes (floating leaves are
+        cast to the simulator's dtype). ``seeds[r]`` seeds run ``r``'s noise (minibatches, label
+        noise, fresh examples) exactly as in :meth:`setup`, so ``setup_given`` on what ``setup``
+        made for one seed continues that run. Returns ``(state, hyper, data)``, data shared.
+        """
+        want = dict(self.model.param_shapes())
+        want.update(self.task.extra_param_shapes(self.model))
+        if set(params) != set(want):
+            raise DesignerInputError("params", f"need exactly {sorted(want)}, got {sorted(params)}")
+        for k, shape in want.items():
+            if tuple(np.shape(params[k])) != tuple(shape):
+                raise DesignerInputError(f"params.{k}", f"shape {list(np.shape(params[k]))}, the model needs {list(shape)}")
+
+        def cast(a):
+            a = jnp.asarray(a)
+            return a.astype(self.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+        data = jax.tree_util.tree_map(cast, data)
+        if not self.data_is_shared(data):
+            raise DesignerInputError("data", "one data set without a run axis")
+        seeds = np.atleast_1d(np.asarray(seeds, np.int64))
+        r = max(len(seeds), *(np.size(h) for h in hyper))
+        seeds = np.broadcast_to(seeds, (r,))
+        hyper = Hyper(*(jnp.broadcast_to(h, (r,)) for h in hyper))
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.PRNGKey(k), 2))(jnp.asarray(seeds))
+        params = {k: jnp.broadcast_to(cast(v), (r, *want[k])) for k, v in params.items()}
+        return jax.vmap(self.init_state)(params, keys), hyper, data
 
     def distribute(self, state: State, hyper: Hyper, data, devices=None):
         """Spread the runs over ``devices`` (default: all devices of the default backend).
@@ -312,12 +354,21 @@ class Simulator:
             params = p.after_update(params, k, hyper)
         return State(params, opt_state, key, state.step + 1, loss.astype(self.dtype)), StepInfo(loss, gz)
 
-    def record(self, state: State, data) -> dict:
-        """Metrics of one run: the task's, the model's symmetry metrics, last loss, finiteness."""
+    def record(self, state: State, data, full: bool = False) -> dict:
+        """Metrics of one run: the task's, the model's symmetry metrics, last loss, finiteness.
+
+        Those chosen by ``metrics`` (see the class), or all of them when ``full``.
+        """
         out = {}
-        if self.metrics:
+        if self.metrics or full:
             out.update(self.task.metrics(self.model, state.params, data))
             out.update(model_metrics(self.model, state.params))
+            if self.metric_names is not None and not full:
+                unknown = sorted(self.metric_names - set(out))
+                if unknown:
+                    raise DesignerInputError("metrics", f"unknown metric {unknown[0]!r}; {self.task.name} with "
+                                             f"{getattr(self.model, 'name', 'this model')} records {sorted(out)}")
+                out = {k: v for k, v in out.items() if k in self.metric_names}
         out["batch_loss"] = state.loss
         out["finite"] = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)]))
         out["step"] = state.step
@@ -377,7 +428,11 @@ class Simulator:
     # -- driving ---------------------------------------------------------------------------------
     def initial_records(self, state: State, data) -> dict[str, np.ndarray]:
         """Metrics at the initial state, one per run."""
-        return jax.tree_util.tree_map(np.asarray, self._record_jits[self.data_is_shared(data)](state, data))
+        return jax.tree_util.tree_map(np.asarray, self._record_jits[self.data_is_shared(data), False](state, data))
+
+    def snapshot_records(self, state: State, data) -> dict[str, np.ndarray]:
+        """Every metric at ``state`` (whatever ``metrics`` records during a run), one per run."""
+        return jax.tree_util.tree_map(np.asarray, self._record_jits[self.data_is_shared(data), True](state, data))
 
     def run(self, state: State, hyper: Hyper, data, steps: int, every: int,
             records_per_chunk: int | None = None, on_chunk: Callable[[int], None] | None = None,

@@ -9,15 +9,21 @@ from pydantic import Field, TypeAdapter
 from .._specs import validate_spec
 from ._base import Target
 from .basis_l1 import BasisL1, BasisL1Spec
+from .elastic_net import ElasticNet, ElasticNetSpec
+from .fused_lasso import FusedLasso, FusedLassoSpec
 from .group_l21 import GroupL21, GroupL21Spec
+from .huber import Huber, HuberSpec
 from .l1 import L1, L1Spec
 from .log_det import LogDet, LogDetSpec
 from .log_sum import LogSum, LogSumSpec
 from .lp import Lp, LpSpec
+from .mcp import Mcp, McpSpec
 from .nuclear import Nuclear, NuclearSpec
+from .scad import Scad, ScadSpec
 from .schatten import Schatten, SchattenSpec
 from .tabulated import Tabulated, TabulatedSpec
 from .tv import TotalVariation, TotalVariationSpec
+from .tv_2d import TotalVariation2D, TotalVariation2DSpec
 
 #: target kind -> its pydantic spec (``build(shape)`` makes the target).
 TARGETS: dict[str, type] = {
@@ -31,6 +37,12 @@ TARGETS: dict[str, type] = {
     "schatten": SchattenSpec,
     "log_det": LogDetSpec,
     "tabulated": TabulatedSpec,
+    "elastic_net": ElasticNetSpec,
+    "huber": HuberSpec,
+    "scad": ScadSpec,
+    "mcp": McpSpec,
+    "fused_lasso": FusedLassoSpec,
+    "tv_2d": TotalVariation2DSpec,
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
@@ -49,5 +61,6 @@ def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
 
 __all__ = [
     "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
-    "BasisL1", "GroupL21", "L1", "LogDet", "LogSum", "Lp", "Nuclear", "Schatten", "Tabulated", "TotalVariation",
+    "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear",
+    "Scad", "Schatten", "Tabulated", "TotalVariation", "TotalVariation2D",
 ]

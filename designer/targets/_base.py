@@ -11,12 +11,29 @@ reused for every value of the knob. Each target declares
   cumulative-sum basis for total variation), so the search exercises that structure;
 - ``groups``: contiguous group sizes for group targets (else ``None``), which adds the
   group-shared-scale family to the search.
+
+Structure the search uses for exact designs (theory.md section 5.1, the transform rule); every
+one defaults to ``None`` (no such structure):
+
+- ``profile(t)``: for a *separable* target, ``R*(z) = R*(0) + sum_i r(|z_i|)``, the function ``r``
+  on ``t >= 0`` in JAX, with ``r(0) = 0`` and ``r`` non-decreasing;
+- ``spectral_profile(s)``: for a *spectral* matrix target, ``R*(M) = R*(0) + sum_i g(s_i(M))``
+  over the ``min(m, n)`` singular values, the function ``g`` with ``g(0) = 0``, non-decreasing;
+- ``profile_flat_from``: the ``t`` beyond which the profile (elementwise or spectral) stops
+  increasing (SCAD, MCP), a float; ``None`` when it increases strictly on all of ``t > 0``;
+- ``quadratic_start``: ``True`` when ``int_0 dt / sqrt(r(t))`` diverges, i.e. the profile grows like
+  ``t^2`` (or faster) at 0, so label noise has no exact design (theory.md 5.1: the label-noise ODE has
+  no solution with ``psi(0) = 0``); ``False`` when that integral is finite; ``None`` without a profile.
+
+The constant ``R*(0)`` is the target at the zero predictor (``0`` for norms, ``d log(epsilon)``
+for log-sum); the profiles carry no constant. ``profile_flat_from`` and ``quadratic_start`` read
+the target's knobs as numbers: use them on a built target, outside ``jit``.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import jax
 
@@ -39,6 +56,19 @@ class Target(abc.ABC):
 
     @property
     def groups(self) -> tuple[int, ...] | None:
+        return None
+
+    #: ``r(t)``, t >= 0, of a separable target (a method in subclasses), else ``None``.
+    profile: ClassVar[Callable[..., jax.Array] | None] = None
+    #: ``g(s)``, s >= 0, of a spectral matrix target (a method in subclasses), else ``None``.
+    spectral_profile: ClassVar[Callable[..., jax.Array] | None] = None
+
+    @property
+    def profile_flat_from(self) -> float | None:
+        return None
+
+    @property
+    def quadratic_start(self) -> bool | None:
         return None
 
 

@@ -20,6 +20,13 @@ class L1(Target):
     def value(self, z):
         return jnp.sum(jnp.abs(z))
 
+    def profile(self, t):
+        return t
+
+    @property
+    def quadratic_start(self):
+        return False
+
 
 class L1Spec(BaseModel):
     """L1 norm ``sum_i |z_i|`` of a vector (sparsity)."""

@@ -22,6 +22,14 @@ class LogDet(Target):
     def value(self, z):
         return jnp.sum(jnp.log(jnp.linalg.svd(z, compute_uv=False) + self.epsilon))
 
+    def spectral_profile(self, s):
+        # log(s + eps) - log(eps): R*(M) = min(m, n) log(eps) + sum_i spectral_profile(s_i)
+        return jnp.log1p(s / self.epsilon)
+
+    @property
+    def quadratic_start(self):
+        return False
+
 
 class LogDetSpec(BaseModel):
     """``sum_i log(s_i + epsilon)`` of a matrix (smoothed log-determinant, a spectral log-sparsity)."""

@@ -21,6 +21,14 @@ class LogSum(Target):
     def value(self, z):
         return jnp.sum(jnp.log(jnp.abs(z) + self.epsilon))
 
+    def profile(self, t):
+        # log(t + eps) - log(eps): R*(z) = d log(eps) + sum_i profile(|z_i|)
+        return jnp.log1p(t / self.epsilon)
+
+    @property
+    def quadratic_start(self):
+        return False
+
 
 class LogSumSpec(BaseModel):
     """``sum_i log(|z_i| + epsilon)`` of a vector (the gauge bias of a Hadamard product is its epsilon -> 0 limit)."""

@@ -21,6 +21,13 @@ class Lp(Target):
     def value(self, z):
         return jnp.sum(jnp.abs(z) ** self.p)
 
+    def profile(self, t):
+        return t ** self.p
+
+    @property
+    def quadratic_start(self):
+        return float(self.p) >= 2.0  # never for a valid spec (p < 2)
+
 
 class LpSpec(BaseModel):
     """``sum_i |z_i|^p`` of a vector, 0 < p < 2 (Hadamard depth D with weight decay gives p = 2/D)."""

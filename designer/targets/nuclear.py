@@ -21,6 +21,13 @@ class Nuclear(Target):
     def value(self, z):
         return jnp.sum(jnp.linalg.svd(z, compute_uv=False))
 
+    def spectral_profile(self, s):
+        return s
+
+    @property
+    def quadratic_start(self):
+        return False
+
 
 class NuclearSpec(BaseModel):
     """Nuclear norm ``sum_i s_i(M)`` of a matrix (M = P Q with weight decay gives it exactly)."""

@@ -22,6 +22,13 @@ class Schatten(Target):
     def value(self, z):
         return jnp.sum(jnp.linalg.svd(z, compute_uv=False) ** self.p)
 
+    def spectral_profile(self, s):
+        return s ** self.p
+
+    @property
+    def quadratic_start(self):
+        return float(self.p) >= 2.0
+
 
 class SchattenSpec(BaseModel):
     """``sum_i s_i^p`` of a matrix, 0 < p <= 2 (a depth-D matrix product with weight decay gives p = 2/D)."""

@@ -116,4 +116,26 @@ def nuclear_norm(rows: int, cols: int, lam: float, *, mask: np.ndarray | None = 
             "convention": "same as ours: scale |residual|^2 + lam |M|_*" if lam > 0 else "min |M|_* s.t. data fitted"}
 
 
-__all__ = ["MissingSolver", "basis_pursuit", "lasso", "nuclear_norm"]
+def convex_vector(regularizer, problem: dict, lam: float, name: str) -> dict:
+    """``min data_loss(z) + lam R(z)`` (``lam > 0``) or ``min R(z)`` s.t. ``X z = y`` (``lam = 0``) with cvxpy.
+
+    ``regularizer(cp, z)`` builds the convex ``R`` as a cvxpy expression (``lp`` with ``p >= 1``,
+    group L2,1, L1 in a basis, total variation).
+    """
+    cp = _require("cvxpy", "cvxpy")
+    x, y = np.asarray(problem["x"], np.float64), np.asarray(problem["y"], np.float64)
+    z = cp.Variable(x.shape[1])
+    if lam > 0:
+        prob = cp.Problem(cp.Minimize(problem["scale"] * cp.sum_squares(x @ z - y) + lam * regularizer(cp, z)))
+    else:
+        prob = cp.Problem(cp.Minimize(regularizer(cp, z)), [x @ z == y])
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=500)
+    if z.value is None:
+        return {"z": None, "objective": None, "status": prob.status, "solver": f"cvxpy ({name})"}
+    zz = np.asarray(z.value, np.float64)
+    return {"z": zz, "solver_objective": float(prob.value), "status": prob.status,
+            "solver": f"cvxpy ({prob.solver_stats.solver_name}, {name})",
+            **({"constraint_residual": float(np.max(np.abs(x @ zz - y)))} if lam <= 0 else {})}
+
+
+__all__ = ["MissingSolver", "basis_pursuit", "convex_vector", "lasso", "nuclear_norm"]

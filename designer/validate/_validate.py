@@ -30,7 +30,7 @@ from ..errors import DesignerInputError, NumericalFailure
 from ..families import build_family
 from ..simulate import Simulator, build_task
 from ..targets import build_target
-from . import _solvers
+from . import _auto, _solvers
 from ._spec import ValidationSpec
 
 RECORDS = 20
@@ -114,48 +114,80 @@ def init_fn(family, scale: float, dtype, kind: str = "zero_product"):
     return lambda key: family.init_params(key, scale, dtype)
 
 
-def mechanism_setup(entry: dict, spec: ValidationSpec, strength: float | None) -> dict:
-    """Noise pieces, learning rate, batch size, schedule and the claimed ``lam`` for a candidate."""
+def mechanism_setup(entry: dict, spec: ValidationSpec, task_spec: dict, problem: dict, family, params0) -> tuple[dict, dict]:
+    """Noise pieces, learning rate, batch size, schedule and the claimed ``lam`` for a candidate.
+
+    Returns ``(setup, defaults)``: every value the spec left open is chosen by a rule of
+    :mod:`._auto` and recorded in ``defaults`` with that rule.
+    """
     mech = entry["mechanism"]
     mspec = entry.get("mechanism_spec") or {}
     hp = entry.get("hyperparameters") or {}
     a = float(entry.get("a") or 0.0)
     if a <= 0:
         raise DesignerInputError("design", f"candidate {entry.get('id')} has no positive scale a: nothing to validate")
-    unit = None
-    if strength is not None:
-        unit = strength / a
-    out: dict = {"mechanism": mech, "a": a}
-    bs = spec.batch_size or 1
-    if mech == "weight_decay":
-        unit = unit if unit is not None else float(mspec.get("strength", hp.get("weight_decay")))
-        out.update(noise=[{"kind": "weight_decay", "strength": unit, "mode": "coupled"}],
-                   learning_rate=spec.learning_rate or 0.01, batch_size=None, schedule=spec.schedule or "constant",
-                   unit=unit, lam=unit * a)
-    elif mech == "label_noise":
-        eta = spec.learning_rate or float(mspec.get("learning_rate", 0.01))
-        if unit is not None:
-            var = 4.0 * unit / eta
-        else:
-            var = float(mspec.get("variance", 1.0))
-            unit = eta * var / 4.0
-        out.update(noise=[{"kind": "minibatch", "batch_size": bs}, {"kind": "label_noise", "scale": math.sqrt(var)}],
-                   learning_rate=eta, batch_size=bs, schedule=spec.schedule or "step_decay", unit=unit, lam=unit * a,
-                   label_noise_variance=var)
-    elif mech == "gauge":
-        temp = unit if unit is not None else float(mspec.get("temperature", hp.get("temperature", 1.0)))
-        s2 = float(hp.get("gradient_noise_variance", 1.0))
-        eta = spec.learning_rate or 2.0 * temp * bs / s2
-        out.update(noise=[{"kind": "minibatch", "batch_size": bs}], learning_rate=eta, batch_size=bs,
-                   schedule=spec.schedule or "constant", unit=temp, lam=temp * a, temperature=temp,
-                   relation="T = eta s^2 / (2 B)")
-    else:
+    if mech not in ("weight_decay", "label_noise", "gauge"):
         raise DesignerInputError("design", f"unknown mechanism {mech!r}")
+    defaults: dict = {}
+    bs = spec.batch_size or 1
+    if mech != "weight_decay" and spec.batch_size is None:
+        defaults["batch_size"] = {"value": 1, "rule": "single-example SGD (the noise mechanisms' protocol, V1)"}
+    out: dict = {"mechanism": mech, "a": a}
+    given_lr = spec.learning_rate
+
+    def lr_from(sharp: dict) -> float:
+        eta = _auto.LR_FRACTION * 2.0 / max(sharp["lambda_max"], 1e-300)
+        defaults["learning_rate"] = {"value": eta, "rule": f"{_auto.LR_FRACTION:g} x 2 / lambda_max (the edge of stability) at the "
+                                     f"initialization, lambda_max = {sharp['lambda_max']:.6g} by {sharp['method']}, {sharp['over']}"}
+        return eta
+
+    if mech == "weight_decay":
+        if spec.strength is not None:
+            lam = spec.strength
+        else:
+            ds = _auto.default_strength(task_spec, problem)
+            lam = ds["value"]
+            defaults["strength"] = ds
+        unit = lam / a
+        eta = given_lr or lr_from(_auto.sharpness(family, problem, params0, weight_decay=unit))
+        out.update(noise=[{"kind": "weight_decay", "strength": unit, "mode": "coupled"}], learning_rate=eta, batch_size=None,
+                   unit=unit, lam=lam)
+    elif mech == "label_noise":
+        if spec.strength is None:
+            dstd = _auto.default_label_noise_std(problem)
+            std = dstd["value"]
+        else:
+            std = _auto.default_label_noise_std(problem)["value"]  # only for the sharpness probes
+        eta = given_lr or lr_from(_auto.sharpness(family, problem, params0, batch_size=bs, label_noise_std=std))
+        if spec.strength is not None:
+            var = 4.0 * spec.strength / a / eta
+        else:
+            var = std * std
+            defaults["strength"] = {"value": a * eta * var / 4.0, "rule": dstd["rule"] + "; lam = a eta sigma^2 / 4"}
+        unit = eta * var / 4.0
+        out.update(noise=[{"kind": "minibatch", "batch_size": bs}, {"kind": "label_noise", "scale": math.sqrt(var)}],
+                   learning_rate=eta, batch_size=bs, unit=unit, lam=unit * a, label_noise_variance=var)
+    else:
+        s2 = float(hp.get("gradient_noise_variance", 1.0))
+        if spec.strength is not None:
+            temp = spec.strength / a
+            eta = given_lr or 2.0 * temp * bs / s2
+        else:
+            eta = given_lr or lr_from(_auto.sharpness(family, problem, params0, batch_size=bs))
+            temp = eta * s2 / (2.0 * bs)
+            defaults["strength"] = {"value": temp * a, "rule": "the temperature of the chosen learning rate, T = eta s^2 / (2 B)"}
+        out.update(noise=[{"kind": "minibatch", "batch_size": bs}], learning_rate=eta, batch_size=bs,
+                   unit=temp, lam=temp * a, temperature=temp, relation="T = eta s^2 / (2 B)")
     if spec.noise is not None:
         out["noise"] = [n.model_dump(mode="json") for n in spec.noise]
         mb = [n for n in out["noise"] if n["kind"] == "minibatch"]
         out["batch_size"] = mb[0]["batch_size"] if mb else None
-    return out
+    out["schedule"] = spec.schedule or ("anneal_on_plateau" if mech == "label_noise" and spec.noise is None else "constant")
+    if spec.schedule is None:
+        defaults["schedule"] = {"value": out["schedule"], "rule": "label noise: learning rate / 10 when the distance to the "
+                                "predicted limit stops improving (at most twice, V1's schedule); otherwise constant"}
+    del mspec
+    return out, defaults
 
 
 def _phases(steps: int, schedule: str, lr: float) -> list[tuple[int, float]]:
@@ -233,33 +265,70 @@ def train(family, task, setup: dict, steps: int, seeds: int, data_seed: int, ini
 
 # -- the regularized problem and its trusted solver ------------------------------------------------
 
-def solve_target_problem(target_spec: dict, mechanism: str, problem: dict, lam: float) -> dict:
+def solve_target_problem(target_spec: dict, mechanism: str, problem: dict, lam: float, shape: tuple | None = None) -> dict:
     """The target-regularized problem the design claims to solve, by a trusted solver.
 
     Weight decay: ``min data_loss + lam R*``. Label noise and gauge (noise-driven, zero-loss
-    manifold): ``min R*`` subject to fitting the data. Supported: ``l1`` (Lasso / basis pursuit)
-    and ``nuclear`` (cvxpy). Returns a dict with ``available: False`` and a reason otherwise.
+    manifold): ``min R*`` subject to fitting the data. Convex targets go to scikit-learn's Lasso,
+    ``linprog`` (L1) or cvxpy (``lp`` with ``p >= 1``, group L2,1, L1 in a basis, total
+    variation, nuclear norm); ``lp`` with ``p < 1`` and ``log_sum`` to the best restart of
+    reweighted L1 / IRLS, ``schatten`` with ``p < 1`` to IRLS-p (:mod:`._reweighted`).
+    Returns a dict with ``available: False`` and a reason otherwise.
     """
+    from . import _reweighted
+
     kind = target_spec.get("kind")
     constrained = mechanism != "weight_decay"
-    if kind == "l1" and problem["kind"] == "vector":
-        if constrained:
-            out = _solvers.basis_pursuit(problem["x"], problem["y"])
-            out["problem"] = "min |z|_1 s.t. X z = y (basis pursuit: the zero-temperature limit of the noise mechanism)"
-        else:
-            out = _solvers.lasso(problem["x"], problem["y"], lam)
-            out["problem"] = f"min (1/n)|y - X z|^2 + lam |z|_1, lam = {lam:.6g}"
-        return out
-    if kind == "nuclear" and problem["kind"] in ("completion", "sensing"):
+    p = float(target_spec.get("p", 1.0))
+    shape = tuple(shape or problem["shape"])
+    target = build_target(target_spec, shape)
+    r0 = float(target.value(jnp.zeros(shape, jnp.float64)))
+
+    def objective(z):
+        r = float(target.value(jnp.asarray(z, jnp.float64))) - r0
+        return r if constrained else data_loss(problem, np.asarray(z)) + lam * r
+
+    problem_text = ("min R*(z) s.t. the data are fitted (the zero-temperature limit of the noise mechanism)" if constrained
+                    else f"min data_loss(z) + lam R*(z), lam = {lam:.6g}")
+    out: dict | None = None
+    if problem["kind"] == "vector":
+        if kind == "l1" or (kind == "lp" and p == 1.0):
+            out = _solvers.basis_pursuit(problem["x"], problem["y"]) if constrained else _solvers.lasso(problem["x"], problem["y"], lam)
+        elif kind == "lp" and p > 1.0:
+            out = _solvers.convex_vector(lambda cp, z: cp.sum(cp.power(cp.abs(z), p)), problem, 0.0 if constrained else lam, f"sum |z|^{p:g}")
+        elif kind == "group_l21":
+            bounds = np.cumsum((0,) + tuple(target.sizes))
+            out = _solvers.convex_vector(lambda cp, z: sum(cp.norm(z[bounds[g]:bounds[g + 1]], 2) for g in range(len(bounds) - 1)),
+                                         problem, 0.0 if constrained else lam, "group L2,1")
+        elif kind == "basis_l1":
+            from .. import bases
+
+            b = bases.analysis(target.basis, target.dim)
+            out = _solvers.convex_vector(lambda cp, z: cp.norm(b @ z, 1), problem, 0.0 if constrained else lam, f"L1 in the {target.basis} basis")
+        elif kind == "tv":
+            out = _solvers.convex_vector(lambda cp, z: cp.norm(cp.diff(z), 1), problem, 0.0 if constrained else lam, "total variation")
+        elif (kind == "lp" and p < 1.0) or kind == "log_sum":
+            out = _reweighted.reweighted_vector(target_spec, problem, lam, constrained, objective)
+    elif problem["kind"] in ("completion", "sensing"):
         rows, cols = problem["shape"]
         kw = ({"mask": problem["mask"], "target": problem["target"]} if problem["kind"] == "completion"
               else {"a": problem["a"], "y": problem["y"]})
-        out = _solvers.nuclear_norm(rows, cols, 0.0 if constrained else lam, scale=problem["scale"], **kw)
-        out["problem"] = ("min |M|_* s.t. the observations are fitted" if constrained
-                          else f"min data_loss(M) + lam |M|_*, lam = {lam:.6g}")
-        return out
-    return {"available": False, "reason": f"no trusted solver for target {kind!r} on a {problem['kind']} task "
-            "(supported: l1 on vector regression, nuclear on matrix sensing / completion)"}
+        if kind == "nuclear" or (kind == "schatten" and p == 1.0):
+            out = _solvers.nuclear_norm(rows, cols, 0.0 if constrained else lam, scale=problem["scale"], **kw)
+        elif kind == "schatten" and p < 1.0 and not constrained:
+            try:
+                start = _solvers.nuclear_norm(rows, cols, lam, scale=problem["scale"], **kw)["z"]
+            except _solvers.MissingSolver:
+                start = None
+            out = _reweighted.irls_schatten(p, problem, lam, objective, nuclear_start=start)
+    if out is None:
+        return {"available": False, "reason": f"no trusted solver for target {kind!r} on a {problem['kind']} task "
+                "(supported: l1, lp, log_sum, group_l21, basis_l1, tv on vector regression; nuclear and schatten p <= 1 "
+                "on matrix sensing / completion, schatten p < 1 with weight decay only)"}
+    out["problem"] = problem_text
+    if out.get("z") is not None:
+        out["objective"] = objective(out["z"])  # the verdict's units: R* counted from R*(0)
+    return out
 
 
 def _objective(target, problem: dict, z: np.ndarray, lam: float, constrained: bool) -> dict:
@@ -274,18 +343,160 @@ def _summ(values) -> dict:
     return {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "per_seed": [float(x) for x in v]}
 
 
+def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: int, init, dtype, problem: dict,
+                limit: np.ndarray | None = None, chunk: int | None = None,
+                progress: Callable[[float], None] | None = None, should_cancel: Callable[[], bool] | None = None) -> dict:
+    """Train in chunks of a fixed size until a stopping rule or ``cap`` steps (module :mod:`._auto`).
+
+    Restarts from the same initialization with half the learning rate when a run diverges (every
+    retry is reported). ``limit`` is the predicted end point (the trusted solver's solution): label
+    noise anneals and stops on the distance to it. Returns the state, host records, the rule that
+    stopped, the retries and the learning rate that was used.
+    """
+    mech = setup["mechanism"]
+    chunk = int(chunk or min(_auto.CHUNK[mech], cap))
+    cap = _round_steps(cap, chunk)
+    sim = Simulator(family, task, noise=setup["noise"], dtype=dtype, metrics=False)
+    lr = setup["learning_rate"]
+    state0, hyper0, data = sim.setup(np.arange(seeds), sim.hyper(lr), init=init, data_seeds=np.full(seeds, data_seed),
+                                     share_data=True)
+    wd = setup["unit"] if mech == "weight_decay" and setup["noise"][0]["kind"] == "weight_decay" else 0.0
+    objective = _auto.objective_fn(family, problem, wd)
+    loss_zero = max(data_loss(problem, np.zeros(problem["shape"])), 1e-300)
+    use_limit = limit is not None and setup["schedule"] == "anneal_on_plateau"
+    limit_norm = None if limit is None else max(float(np.linalg.norm(limit)), 1e-300)
+    rtol = _auto.OBJECTIVE_RTOL_POLISHED if setup.get("polish") else _auto.OBJECTIVE_RTOL
+    retries: list[dict] = []
+    while True:
+        state, done, phase, stale = state0, 0, 0, 0
+        best, prev = math.inf, None
+        rec: dict[str, list] = {"step": [], "train_mse": [], "objective": []}
+        if limit is not None:
+            rec["distance_to_limit"] = []
+        lr_now, stopped, diverged = lr, None, None
+        thirds = [cap // 3, 2 * (cap // 3)] if setup["schedule"] == "step_decay" else []
+        while stopped is None:
+            if should_cancel is not None and should_cancel():
+                from ..errors import Cancelled
+
+                raise Cancelled(f"cancelled after {done} steps")
+            if thirds and done >= thirds[0]:
+                thirds.pop(0)
+                lr_now /= 10.0
+            h = hyper0._replace(learning_rate=jnp.full_like(hyper0.learning_rate, lr_now))
+            for _ in range(_auto.CHECK_GROWTH ** phase if use_limit else 1):  # same time lr x steps between checks
+                state = sim.run(state, h, data, chunk, chunk).state
+                done += chunk
+                if done >= cap:
+                    break
+            f, loss, z = (np.asarray(v, np.float64) for v in objective(state.params))
+            if not (np.all(np.isfinite(z)) and np.all(np.isfinite(f))) or np.max(loss) > _auto.DIVERGENCE_FACTOR * loss_zero:
+                diverged = {"learning_rate": lr, "at_step": done,
+                            "reason": "non-finite parameters" if not np.all(np.isfinite(z)) else
+                            f"data loss {np.max(loss):.3g} > {_auto.DIVERGENCE_FACTOR:g} x its value at zero"}
+                break
+            rec["step"].append(done)
+            rec["train_mse"].append(loss)
+            rec["objective"].append(f)
+            if progress is not None:
+                progress(min(1.0, done / cap))
+            if limit is not None:
+                dist = np.linalg.norm((z - limit[None]).reshape(seeds, -1), axis=1) / limit_norm
+                rec["distance_to_limit"].append(dist)
+            if use_limit:
+                m = float(np.mean(dist))
+                if m < _auto.CLOSE_ENOUGH:
+                    stopped = f"distance to the predicted limit below {_auto.CLOSE_ENOUGH:g}"
+                elif m < best * (1 - _auto.PLATEAU_RTOL):
+                    best, stale = m, 0
+                else:
+                    stale += 1
+                    if stale >= _auto.PATIENCE:
+                        if phase < _auto.ANNEALS:
+                            phase, stale, lr_now = phase + 1, 0, lr_now / 10.0
+                        else:
+                            stopped = (f"distance to the predicted limit stopped improving (< {_auto.PLATEAU_RTOL:g} relative "
+                                       f"over {_auto.PATIENCE} checks, after {_auto.ANNEALS} divisions of the learning rate by 10; checks every {chunk} steps, "
+                                       f"times {_auto.CHECK_GROWTH} after each division)")
+            elif setup["schedule"] != "step_decay":
+                fm = float(np.mean(f))
+                if prev is not None and abs(prev - fm) <= rtol * max(abs(fm), 1e-300):
+                    stopped = f"relative change of the full-batch objective over {chunk} steps below {rtol:g}"
+                prev = fm
+            if stopped is None and done >= cap:
+                stopped = f"step cap ({cap} steps)"
+        if diverged is None:
+            break
+        retries.append(diverged)
+        if len(retries) > _auto.MAX_RETRIES:
+            raise NumericalFailure(f"training diverged {len(retries)} times, down to learning rate {lr:.3g}; retries: {retries}")
+        lr = lr / 2.0
+    records = {k: np.stack(v, axis=1) if np.ndim(v[0]) else np.asarray(v) for k, v in rec.items() if k != "step"}
+    records["step"] = np.broadcast_to(np.asarray(rec["step"]), (seeds, len(rec["step"])))
+    return {"state": state, "data": data, "records": records, "steps": done, "stopped_by": stopped, "retries": retries,
+            "learning_rate": lr, "chunk": chunk, "cap": cap}
+
+
+TOLERANCE = {"weight_decay": 1e-4, "weight_decay_unpolished": 1e-2, "noise": 0.05}
+FIT_TOLERANCE = 1e-2
+
+
+def verdict(entry: dict, design: dict, setup: dict, sol: dict, ours: list[float], fits: list[float], loss_zero: float,
+            constrained: bool, tolerance: float, stopped_by: str) -> dict:
+    """Was the target's bias delivered? The trained objective against the reference solver's."""
+    ref = sol["objective"]
+    gaps = [(o - ref) / max(abs(ref), 1e-300) for o in ours]
+    within = [g <= tolerance for g in gaps]
+    fit_ok = [f <= FIT_TOLERANCE * loss_zero for f in fits] if constrained else [True] * len(fits)
+    delivered = all(w and f for w, f in zip(within, fit_ok))
+    nonconvex = "reweighted" in sol.get("solver", "") or "IRLS" in sol.get("solver", "")
+    ref_name = sol.get("solver", "the trusted solver")
+    if delivered:
+        msg = (f"delivered: the trained objective is within {tolerance:g} (relative) of {ref_name}'s"
+               + (" (the best of its restarts: the target is not convex)" if nonconvex else ""))
+    else:
+        worst = max(gaps)
+        exact = (entry.get("fit_error") or 0.0) < 1e-6
+        parts = []
+        if not all(within):
+            parts.append(f"the trained objective is {worst:.3g} (relative) above {ref_name}'s, beyond the tolerance {tolerance:g}")
+        if not all(fit_ok):
+            parts.append(f"the trained predictor does not fit the data (data loss {max(fits):.3g} > {FIT_TOLERANCE:g} x "
+                         f"{loss_zero:.3g}, its value at zero)")
+        if exact:
+            parts.append("the design matches the target's shape (fit error "
+                         f"{entry.get('fit_error', 0.0):.2g}), but training did not reach the target's better solutions"
+                         + (": it ended at another stationary point of a non-convex objective (try a smaller initial scale, "
+                            "an annealed strength, or more steps)" if nonconvex else ""))
+        if stopped_by.startswith("step cap"):
+            parts.append("training stopped at the step cap, not by convergence")
+        msg = "not delivered: " + "; ".join(parts)
+    return {
+        "objective": ("R*(z) - R*(0) on the data-fitting set" if constrained
+                      else f"data_loss(z) + lam (R*(z) - R*(0)), lam = {setup['lam']:.6g}"),
+        "reference": ref_name, "objective_reference": ref, "objective_trained": ours,
+        "relative_gap": gaps, "tolerance": tolerance,
+        "tolerance_rule": ("noise-driven mechanism at a finite horizon: 5% of the reference objective" if constrained else
+                           "weight decay trained and finished by L-BFGS on the same objective: 1e-4 relative (1e-2 without the finish)"),
+        **({"data_loss_trained": fits, "fit_tolerance": FIT_TOLERANCE * loss_zero} if constrained else {}),
+        "within_tolerance": within, "delivered": bool(delivered), "message": msg,
+    }
+
+
 def validate(design: dict, spec: Any, *, progress: Callable[[dict], None] | None = None,
              should_cancel: Callable[[], bool] | None = None, plot: str | None = None) -> dict:
     """Train a design by SGD with its mechanism and compare with the trusted solver (module docstring).
 
     Args:
       design: a design result (``designer design`` JSON).
-      spec: a :class:`ValidationSpec` or its dict / JSON.
+      spec: a :class:`ValidationSpec` or its dict / JSON; only ``task`` is required, every other
+        choice is made by a stated rule (:mod:`._auto`) and recorded in ``result["defaults"]``.
       progress: called with ``{"fraction", "stage"}`` between chunks of the simulation.
       should_cancel: polled between chunks; raises :class:`designer.errors.Cancelled`.
       plot: path of a PNG (trained vs solver predictor, training curve).
 
-    Returns a JSON-able dict (see ``designer validate --help``).
+    Returns a JSON-able dict (see ``designer validate --help``) with a ``verdict``: was the
+    target's bias delivered at the chosen strength.
     """
     spec = parse_validation_spec(spec)
     entry = pick_candidate(design, spec.candidate)
@@ -295,44 +506,68 @@ def validate(design: dict, spec: Any, *, progress: Callable[[dict], None] | None
         raise DesignerInputError("validate.task", f"the task's predictor shape {list(task.predictor_shape or ())} "
                                  f"does not match the design's {list(shape)}")
     family = build_family(entry["param"], shape)
-    strength = spec.strength
-    setup = mechanism_setup(entry, spec, strength if strength is not None else None)
-    steps = spec.steps or DEFAULT_STEPS[setup["mechanism"]]
-    seeds = spec.seeds or (1 if setup["mechanism"] == "weight_decay" else 4)
     dtype = jnp.float64 if spec.float64 else jnp.float32
     report = (lambda f, stage="train": progress({"fraction": float(f), "stage": stage})) if progress else None
+    if report:
+        report(0.0, "defaults")
+    # the data (the simulator's own draw for this data seed) and the initialization of run 0
+    key = jax.random.fold_in(jax.random.PRNGKey(spec.data_seed), 0)
+    problem = linear_problem(task, jax.tree_util.tree_map(np.asarray, jax.jit(lambda k: task.generate(k, jnp.float64))(key)))
+    init = init_fn(family, spec.init_scale, jnp.dtype(dtype), spec.init)
+    params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64),
+                                     init(jax.random.fold_in(jax.random.PRNGKey(0), 1)))
+    setup, defaults = mechanism_setup(entry, spec, spec.task.model_dump(mode="json"), problem, family, params0)
+    mech = setup["mechanism"]
+    constrained = mech != "weight_decay" or spec.noise is not None
+    setup["polish"] = mech == "weight_decay" and spec.polish and spec.noise is None
+    cap = spec.steps or _auto.STEP_CAP[mech]
+    if spec.steps is None:
+        defaults["steps"] = {"value": cap, "rule": "step cap of the mechanism; the stopping rule usually ends training earlier"}
+    seeds = spec.seeds or (1 if mech == "weight_decay" else 4)
+    if spec.seeds is None:
+        defaults["seeds"] = {"value": seeds, "rule": "1 for weight decay (deterministic GD), 4 for the noise mechanisms"}
 
-    sim, state, data, records, status, steps_run = train(
-        family, task, setup, steps, seeds, spec.data_seed, spec.init_scale, dtype, spec.init,
-        progress=(lambda f: report(0.9 * f)) if report else None, should_cancel=should_cancel)
-    data0 = jax.tree_util.tree_map(lambda a: a[0], data)
-    problem = linear_problem(task, data0)
+    if report:
+        report(0.02, "solver")
+    try:
+        sol = solve_target_problem(design["target"], mech if spec.noise is None else "label_noise", problem, setup["lam"], shape)
+    except _solvers.MissingSolver as exc:
+        sol = {"available": False, "reason": str(exc)}
+    limit = None if sol.get("z") is None or not constrained else np.asarray(sol["z"], np.float64)
+
+    run = train_until(family, task, setup, cap=cap, seeds=seeds, data_seed=spec.data_seed, init=init, dtype=dtype, problem=problem, limit=limit,
+                      progress=(lambda f: report(0.05 + 0.85 * f)) if report else None, should_cancel=should_cancel)
+    state, records, steps_run = run["state"], run["records"], run["steps"]
+    if run["retries"] and "learning_rate" in defaults:
+        defaults["learning_rate"]["retries"] = run["retries"]
+        defaults["learning_rate"]["value"] = run["learning_rate"]
+    if run["learning_rate"] != setup["learning_rate"]:
+        _rescale_for_learning_rate(setup, run["learning_rate"])
+    data0 = run["data"]
     params = [jax.tree_util.tree_map(lambda a, i=i: np.asarray(a[i], np.float64), state.params) for i in range(seeds)]
     polish_info = None
     z_trained = [np.asarray(family.predictor({k: jnp.asarray(v) for k, v in p.items()}), np.float64) for p in params]
-    if setup["mechanism"] == "weight_decay" and spec.polish and spec.noise is None:
+    problem = linear_problem(task, data0)
+    polished = mech == "weight_decay" and spec.polish and spec.noise is None
+    if polished:
         if report:
             report(0.9, "polish")
         pol = [polish_weight_decay(family, p, problem, setup["unit"]) for p in params]
         params = [p for p, _ in pol]
         polish_info = [i for _, i in pol]
     zs = [np.asarray(family.predictor({k: jnp.asarray(v) for k, v in p.items()}), np.float64) for p in params]
-    # task metrics at the final (polished) parameters
+    if not np.all(np.isfinite(np.concatenate([z.reshape(-1) for z in zs]))):
+        raise NumericalFailure("training produced non-finite parameters")
     metrics_fn = jax.jit(lambda p: task.metrics(family, p, data0))
     per_seed = [jax.tree_util.tree_map(np.asarray, metrics_fn({k: jnp.asarray(v) for k, v in p.items()})) for p in params]
     scalar_keys = [k for k, v in per_seed[0].items() if np.ndim(v) == 0]
     metrics = {k: _summ([m[k] for m in per_seed]) for k in scalar_keys}
 
     target = build_target(design["target"], shape)
-    constrained = setup["mechanism"] != "weight_decay" or spec.noise is not None
     if report:
-        report(0.95, "solver")
-    try:
-        sol = solve_target_problem(design["target"], setup["mechanism"] if spec.noise is None else "label_noise",
-                                   problem, setup["lam"])
-    except _solvers.MissingSolver as exc:
-        sol = {"available": False, "reason": str(exc)}
+        report(0.95, "verdict")
     solver_report: dict = {k: v for k, v in sol.items() if k != "z"}
+    result_verdict = None
     if sol.get("z") is not None:
         zsol = np.asarray(sol["z"], np.float64)
         solver_report["available"] = True
@@ -359,18 +594,28 @@ def validate(design: dict, spec: Any, *, progress: Callable[[dict], None] | None
             s = np.linalg.svd(zsol, compute_uv=False)
             p = s / max(s.sum(), 1e-300)
             solver_report["effective_rank_solver"] = float(np.exp(-np.sum(p[p > 0] * np.log(p[p > 0]))))
-    if not np.all(np.isfinite(np.concatenate([z.reshape(-1) for z in zs]))):
-        raise NumericalFailure("training produced non-finite parameters (learning rate too large for this task?)")
+        r0 = float(target.value(jnp.zeros(shape, jnp.float64)))
+        shifted = [o["objective"] - (r0 if constrained else setup["lam"] * r0) for o in ours]
+        tolerance = spec.tolerance if spec.tolerance is not None else (
+            TOLERANCE["noise"] if constrained else TOLERANCE["weight_decay" if polished else "weight_decay_unpolished"])
+        result_verdict = verdict(entry, design, setup, sol, shifted, [o["data_loss"] for o in ours],
+                                 data_loss(problem, np.zeros(shape)), constrained, tolerance, run["stopped_by"])
+    else:
+        result_verdict = {"delivered": None, "message": "no verdict: " + str(sol.get("reason", "the solver returned no solution"))}
     result = {
         "design": {"id": entry.get("id"), "description": entry.get("description"), "param": entry["param"],
-                   "mechanism": setup["mechanism"], "fit_error": entry.get("fit_error"), "a": setup["a"]},
+                   "mechanism": mech, "fit_error": entry.get("fit_error"), "a": setup["a"]},
         "target": design["target"],
         "task": spec.task.model_dump(mode="json"),
         "data_seed": spec.data_seed,
+        "verdict": result_verdict,
+        "defaults": defaults,
         "training": {
             "noise": setup["noise"], "learning_rate": setup["learning_rate"], "batch_size": setup["batch_size"],
-            "schedule": setup["schedule"], "steps": steps_run, "seeds": seeds, "init": spec.init, "init_scale": spec.init_scale,
-            "dtype": str(jnp.dtype(dtype)), "status": [int(s) for s in status], "unit": setup["unit"],
+            "schedule": setup["schedule"], "steps": steps_run, "step_cap": run["cap"], "chunk": run["chunk"],
+            "stopped_by": run["stopped_by"], "retries": run["retries"], "seeds": seeds, "init": spec.init,
+            "init_scale": spec.init_scale, "dtype": str(jnp.dtype(dtype)), "status": [0] * seeds, "unit": setup["unit"],
+            "strength": setup["lam"],
             "claimed_regularizer": f"{setup['lam']:.6g} * R*(z)" if not constrained else "R*(z) on the zero-loss manifold",
             **({"label_noise_variance": setup["label_noise_variance"]} if "label_noise_variance" in setup else {}),
             **({"temperature": setup["temperature"], "relation": setup["relation"]} if "temperature" in setup else {}),
@@ -388,6 +633,18 @@ def validate(design: dict, spec: Any, *, progress: Callable[[dict], None] | None
     if report:
         report(1.0, "done")
     return result
+
+
+def _rescale_for_learning_rate(setup: dict, lr: float) -> None:
+    """After retries: the strength the noise mechanisms actually trained at (their lam depends on eta)."""
+    old = setup["learning_rate"]
+    setup["learning_rate"] = lr
+    if setup["mechanism"] == "label_noise":
+        setup["unit"] *= lr / old
+        setup["lam"] = setup["unit"] * setup["a"]
+    elif setup["mechanism"] == "gauge":
+        setup["temperature"] *= lr / old
+        setup["unit"], setup["lam"] = setup["temperature"], setup["temperature"] * setup["a"]
 
 
 __all__ = ["ValidationSpec", "data_loss", "linear_problem", "parse_validation_spec", "pick_candidate",

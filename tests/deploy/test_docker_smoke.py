@@ -27,3 +27,4 @@ def test_docker_image_builds_serves_and_runs_a_job():
     assert proc.returncode == 0, proc.stdout + proc.stderr[-5000:]
     summary = dict(item.split("=", 1) for item in proc.stdout.split())
     assert summary["status"] == "succeeded" and summary["user"] == "designer", proc.stdout
+    assert summary["ui"] == "ok", proc.stdout  # /ui lists the job and its page shows it succeeded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def test_submit_follow_to_completion_then_result_and_plot(server):
     assert len(plot.content) == pngs[0]["size_bytes"]
     output = server.data_dir / "jobs" / job["id"] / "output"
     assert (output / "result.json").exists() and not list(output.parent.glob("*.tmp"))
+    # Job data is owner-only: directories 0700, files 0600.
+    for path in (server.data_dir / "jobs", output.parent, output):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    for path in output.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_sse_resumes_after_last_event_id(server):

@@ -52,3 +52,67 @@ def test_cli_reproduce(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mode_energy_1" in out and "14.87" in out
     assert (tmp_path / "fig4.json").exists() and (tmp_path / "fig4.png").exists()
+
+
+# the authors' scripts (their Config defaults): (steps to their plot, steps in all, logging interval)
+AUTHORS_WORK = {"fig2": (40_000, 500_000, 10), "fig3": (50_000, 300_000, 100), "fig4": (500_000, 500_000, 1000),
+                "fig5": (50_000, 50_000, 1), "fig6": (500_000, 500_000, 1)}
+
+
+@pytest.mark.parametrize("figure", sorted(AUTHORS_WORK))
+def test_horizons_of_the_authors_work(figure):
+    from designer.reproduce import _horizons
+
+    fig = figure_spec(figure)
+    main, total, every = AUTHORS_WORK[figure]
+    got = _horizons(fig, None, "authors", "authors")
+    assert got[:3] == (main, total, every)
+    assert got[3] == (every if total == main else (total - main) // 100)  # about 100 records after
+    # the defaults are unchanged: about 100 records, the longer horizon
+    assert _horizons(fig, None) == (main, fig.converged_steps, main // 100, main // 100)
+
+
+def test_horizon_and_cadence_are_checked():
+    from designer.errors import DesignerInputError
+    from designer.reproduce import _horizons
+
+    fig = figure_spec("fig2")
+    for kwargs, field in (({"horizon": "forever"}, "horizon"), ({"record_every": 7}, "record_every"),
+                          ({"record_every": "often"}, "record_every"), ({"record_every": 0}, "record_every")):
+        with pytest.raises(DesignerInputError) as err:
+            _horizons(fig, 100, **kwargs)
+        assert err.value.field == field
+
+
+def test_authors_cadence_records_the_same_trajectory(tmp_path):
+    """Two phases (every 10 steps, then about 100 records) and the default (every step here) give the
+    same numbers at the common steps, for the requested seeds and horizons."""
+    import numpy as np
+
+    from designer import reproduce
+
+    seen = {}
+    real = reproduce._run_curves
+
+    def keep(*args):
+        seen[len(seen)] = out = real(*args)
+        return out
+
+    reproduce._run_curves = keep
+    try:
+        doc = run_figure("fig2", steps=40, seeds=3, out_dir=tmp_path / "a", horizon="authors", record_every="authors")
+        run_figure("fig2", steps=40, seeds=3, out_dir=tmp_path / "b", horizon="authors")  # every step
+    finally:
+        reproduce._run_curves = real
+    cfg = doc["config"]
+    assert (cfg["steps"], cfg["converged_steps"], cfg["record_every"], cfg["record_every_after"], cfg["seeds"]) == \
+        (40, 500, 10, 5, 3)
+    two, one = seen[0]["student"]["records"], seen[1]["student"]["records"]
+    want = np.r_[10:41:10, 45:501:5]
+    np.testing.assert_array_equal(two["step"][0], want)
+    assert two["balance"].shape == (3, len(want), 16)
+    assert set(two) == {"balance", "train_mse", "batch_loss", "finite", "step"}  # what the plot draws
+    assert one["step"].shape == (3, 500)
+    at = np.searchsorted(one["step"][0], want)
+    np.testing.assert_allclose(two["balance"], one["balance"][:, at], rtol=1e-5)
+    np.testing.assert_allclose(two["train_mse"], one["train_mse"][:, at], rtol=1e-5)

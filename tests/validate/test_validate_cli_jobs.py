@@ -47,8 +47,10 @@ def test_cli_validate_weight_decay_matches_lasso(tmp_path, l1_design):
 def test_validate_label_noise_against_basis_pursuit(l1_design):
     cand = "hadamard/identity/depth2/identity/label_noise"
     out = validate(l1_design, {"task": {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}, "candidate": cand,
-                               "steps": 60_000, "seeds": 2, "learning_rate": 0.005, "strength": 0.02, "float64": False})
+                               "steps": 60_000, "seeds": 2, "learning_rate": 0.005, "strength": 0.02, "float64": False,
+                               "schedule": "step_decay"})  # V1's fixed protocol: /10 after each third
     assert out["design"]["id"] == cand and out["training"]["schedule"] == "step_decay"
+    assert out["training"]["stopped_by"] == "step cap (60000 steps)"
     assert out["solver"]["solver"].startswith("scipy.optimize.linprog") and out["solver"]["constraint_residual"] < 1e-8
     assert out["solver"]["relative_distance"]["max"] < 0.05
     assert out["metrics"]["support_recall"]["min"] == 1.0

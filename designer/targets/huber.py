@@ -1,0 +1,48 @@
+"""``huber``: ``R*(z) = sum_i H_delta(z_i)`` (Huber 1964), with
+
+    H_delta(t) = t^2 / 2                  for |t| <= delta,
+                 delta (|t| - delta / 2)  otherwise
+
+(``scipy.special.huber(delta, t)``). It is the infimal convolution of ``delta |.|`` and half the
+squared L2 norm (theory.md 5.1, the sum rule), quadratic at 0 and linear in the tails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._base import Target, check_domain
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Huber(Target):
+    delta: jax.Array | float = 1.0
+    kind = "huber"
+
+    def value(self, z):
+        return jnp.sum(self.profile(jnp.abs(z)))
+
+    def profile(self, t):
+        return jnp.where(t <= self.delta, 0.5 * t * t, self.delta * (t - 0.5 * self.delta))
+
+    @property
+    def quadratic_start(self):
+        return True
+
+
+class HuberSpec(BaseModel):
+    """Huber function ``sum_i H_delta(z_i)``: ``t^2/2`` for ``|t| <= delta``, ``delta (|t| - delta/2)`` beyond."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["huber"] = "huber"
+    delta: float = Field(1.0, gt=0.0, le=1e6, description="threshold between the quadratic and the linear part, > 0")
+
+    def build(self, shape: tuple[int, ...]) -> Huber:
+        check_domain(self.kind, "vector", shape)
+        return Huber(float(self.delta))

@@ -1,0 +1,188 @@
+"""Long batched SGD chains on the balanced slice against the exact finite-step law (``_finite_step``).
+
+One setting: a scalar target ``z0``, step ``eta``, label noise of a law and scale, depth ``D`` and a
+loss (``squared``, the simulator's, or ``half_squared``, which the simulator runs as ``squared``
+at half the step: same chain). The chains are the project's simulator (``designer.simulate``),
+``z = u v`` (``scalar_product`` on ``scalar_target``) for ``D = 2`` and a Hadamard product of depth
+``D`` with one coordinate for ``D > 2``, started balanced at ``z0``, batched with ``vmap`` over
+chains (and over settings that share ``z0``, ``D`` and the noise law: their step and noise scale
+are traced hyperparameters).
+
+Compared on the same samples: the exact (quasi-)stationary law of the slice chain, the small-step
+law (theory.md section 4's Gamma law for ``D = 2``) and the paper's isotropic law. Reported: mean
+and variance (with standard errors from the spread between chains, which are independent), their
+relative errors, the KS statistic of each law, and the sampling floor (the two-sample KS statistic
+between two halves of the chains; samples within a chain are autocorrelated, so the floor, not a
+p-value, is the yardstick). Chains that diverge are dropped; samples outside ``(0, z_esc)`` (a step
+past the escape point, or to ``z < 0`` at odd depth) are left out and counted, beside the exact
+law's escape and loss rates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import scipy.stats as st
+
+from ..simulate import Simulator
+from ..simulate.tasks._base import PredictorTask
+from ._finite_step import NoiseLaw, SliceChain, gamma_law, paper_law, small_step_law, stationary_law
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorTarget(PredictorTask):
+    """``scalar_target`` for a one-coordinate vector predictor (a Hadamard product with ``dim = 1``)."""
+
+    target: float = 1.0
+    name = "vector_target"
+    predictor_shape = (1,)
+
+    def _n_examples(self):
+        return 1
+
+    def generate(self, key, dtype=jnp.float32):
+        return {"truth": jnp.full((1,), self.target, dtype), "train": {"y": jnp.full((1, 1), self.target, dtype)}}
+
+    def outputs_from_predictor(self, z, data, examples):
+        return jnp.broadcast_to(z, examples["y"].shape)
+
+    def metrics(self, model, params, data):
+        return {"z": model.predictor(params)[0]}
+
+
+def _noise_piece(noise: NoiseLaw, scale: float) -> dict:
+    if noise.law == "gaussian":
+        return {"kind": "label_noise", "scale": scale}
+    if noise.law == "student_t":
+        return {"kind": "label_noise", "scale": scale, "distribution": "student_t", "df": noise.df}
+    return {"kind": "label_noise", "scale": scale, "distribution": "alpha_stable", "alpha": noise.alpha}
+
+
+def run_slice_chains(z0: float, etas, scales, depth: int = 2, noise: NoiseLaw | None = None, loss: str = "squared",
+                     chains: int = 256, burn: int = 2_000, steps: int = 20_000, every: int = 10, seed: int = 0):
+    """Batched chains for the settings ``(etas[k], scales[k])`` (one compiled program).
+
+    Returns ``(z, finite)``: ``z`` of shape (settings, chains, records) and, per chain, whether it
+    stayed finite. ``loss="half_squared"`` runs the simulator's squared loss at ``eta / 2``.
+    """
+    noise = noise or NoiseLaw()
+    etas, scales = np.broadcast_arrays(np.atleast_1d(np.asarray(etas, np.float64)), np.atleast_1d(np.asarray(scales, np.float64)))
+    k = len(etas)
+    lr = etas * (0.5 if loss == "half_squared" else 1.0)
+    if depth == 2:
+        model, task = {"family": "scalar_product"}, {"kind": "scalar_target", "target": z0}
+        a = math.sqrt(z0)
+        init = lambda key: {"u": jnp.asarray(a, jnp.float64), "v": jnp.asarray(a, jnp.float64)}
+    else:
+        model, task = {"family": "hadamard", "depth": depth, "dim": 1}, VectorTarget(target=z0)
+        a = z0 ** (1.0 / depth)
+        init = lambda key: {"u": jnp.full((depth, 1), a, jnp.float64)}
+    sim = Simulator(model, task, noise=[_noise_piece(noise, float(scales[0]))], dtype=jnp.float64)
+    hyper = sim.hyper(np.repeat(lr, chains), label_noise=np.repeat(scales, chains))
+    seeds = seed * 1_000_003 + np.arange(k * chains)
+    state, hyper, data = sim.setup(seeds, hyper, init=init, data_seeds=np.zeros(k * chains, np.int64), share_data=True)
+    if burn:
+        state = sim.run(state, hyper, data, burn, burn).state
+    res = sim.run(state, hyper, data, steps, every)
+    z = np.asarray(res.records["z"], np.float64).reshape(k, chains, -1)
+    finite = (res.status == 0).reshape(k, chains)
+    return z, finite
+
+
+def _ks(x, law) -> float | None:
+    if law is None:
+        return None
+    return float(st.kstest(x, law.cdf).statistic)
+
+
+def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw | None = None, loss: str = "squared",
+            z: np.ndarray | None = None, finite: np.ndarray | None = None, law=None, **chain_kw) -> dict:
+    """One setting: chains (run here unless ``z``/``finite`` are given) against the three laws."""
+    noise = noise or NoiseLaw()
+    chain = SliceChain(z0, eta, scale, depth, noise, loss)
+    t0 = time.perf_counter()
+    law = law or stationary_law(chain)
+    exact_s = time.perf_counter() - t0
+    chains_s = None
+    if z is None:
+        t0 = time.perf_counter()
+        z, finite = run_slice_chains(z0, [eta], [scale], depth, noise, loss, **chain_kw)
+        z, finite = z[0], finite[0]
+        chains_s = time.perf_counter() - t0
+    z_esc = chain.z_escape
+    kept = z[finite]
+    inside = np.isfinite(kept) & (kept > 0) & (kept < z_esc)
+    x = kept[inside]
+    n_ch = kept.shape[0]
+    out = {"setup": {"z0": z0, "eta": eta, "noise_scale": scale, "depth": depth, "noise": noise.describe(), "loss": loss,
+                     "eta_over_edge": chain.curvature_step, "eta_edge": chain.eta_edge, "z_escape": z_esc,
+                     "chains": int(z.shape[0]), "records_per_chain": int(z.shape[1]), **{k: v for k, v in chain_kw.items()}},
+           "exact": {**law.summary(), "seconds": exact_s}, "chains_seconds": chains_s,
+           "diverged_chains": int(z.shape[0] - n_ch), "samples_outside": int(kept.size - x.size), "samples": int(x.size)}
+    if x.size < 100 or n_ch < 4:
+        out["note"] = "too few samples left"
+        return out
+    # per-chain statistics (chains are independent): standard errors of the pooled mean and variance
+    per_mean = np.array([r[m].mean() if m.any() else np.nan for r, m in zip(kept, inside)])
+    per_m2 = np.array([(r[m] ** 2).mean() if m.any() else np.nan for r, m in zip(kept, inside)])
+    mean, var = float(x.mean()), float(x.var())
+    se_mean = float(np.nanstd(per_mean) / math.sqrt(n_ch))
+    se_m2 = float(np.nanstd(per_m2) / math.sqrt(n_ch))
+    se_var = math.sqrt(se_m2**2 + (2 * mean * se_mean) ** 2)
+    half = n_ch // 2
+    a, b = kept[:half][inside[:half]], kept[half:][inside[half:]]
+    floor = float(st.ks_2samp(a, b).statistic)
+    lo, hi = float(x.min()) * 0.5, min(float(x.max()) * 2.0, z_esc)
+    laws = {"exact": law, "small_step": small_step_law(chain, lo, hi), "paper": paper_law(chain, lo, hi)}
+    pred = {}
+    for name, L in laws.items():
+        if L is None:
+            pred[name] = None
+            continue
+        pred[name] = {"mean": L.mean, "variance": L.variance, "ks": _ks(x, L),
+                      "mean_rel_error": abs(L.mean - mean) / abs(mean), "variance_rel_error": abs(L.variance - var) / var}
+    out.update({"mean": mean, "variance": var, "se_mean": se_mean, "se_variance": se_var, "ks_floor": floor,
+                "predictions": pred, "small_step_is_gamma": gamma_law(chain) is not None})
+    e = pred["exact"]
+    out["goal_met"] = bool(e["mean_rel_error"] < 0.05 and e["variance_rel_error"] < 0.05 and e["ks"] <= 2 * floor)
+    return out
+
+
+def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, depth: int = 2, noise: str = "gaussian",
+                      df: float = 3.0, alpha: float = 1.5, loss: str = "squared", chains: int = 256, burn: int = 2_000,
+                      steps: int = 20_000, every: int = 10, plot: str | None = None) -> dict:
+    """``designer sweep --stationary --exact``: one setting, JSON-able (see :func:`compare`)."""
+    law = NoiseLaw(noise, df, alpha)
+    chain = SliceChain(z0, eta, scale, depth, law, loss)  # validates the inputs before any run
+    t0 = time.perf_counter()
+    exact = stationary_law(chain)
+    exact_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z, fin = run_slice_chains(z0, [eta], [scale], depth, law, loss, chains=chains, burn=burn, steps=steps, every=every)
+    chains_s = time.perf_counter() - t0
+    out = compare(z0, eta, scale, depth, law, loss, z=z[0], finite=fin[0], law=exact)
+    out["exact"]["seconds"], out["chains_seconds"] = exact_s, chains_s
+    out["setup"].update({"burn": burn, "steps": steps, "every": every})
+    if plot is not None and "predictions" in out:
+        from ._plot import plot_stationary
+
+        x = z[0][fin[0]].reshape(-1)
+        x = x[np.isfinite(x) & (x > 0) & (x < chain.z_escape)]
+        grid = np.exp(np.linspace(math.log(max(x.min() * 0.8, 1e-12)), math.log(x.max() * 1.2), 2000))
+        dens = {"exact": (grid, exact.density(grid))}
+        for name, L in (("small_step", small_step_law(chain)), ("paper", paper_law(chain))):
+            if L is not None:
+                dens[name] = (grid, np.gradient(L.cdf(grid), grid))
+        ks = {k: v["ks"] for k, v in out["predictions"].items() if v is not None}
+        title = (f"z0={z0:g} eta={eta:g} s={scale:g} D={depth} {law.describe()}\nKS " +
+                 ", ".join(f"{k} {v:.4f}" for k, v in ks.items()) + f" (floor {out['ks_floor']:.4f})")
+        plot_stationary([{"title": title, "samples": x, "densities": dens}], plot)
+        out["plot"] = str(plot)
+    return out
+
+
+__all__ = ["VectorTarget", "compare", "finite_step_check", "run_slice_chains"]
