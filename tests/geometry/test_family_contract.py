@@ -94,6 +94,7 @@ CASES = {
     "matrix_product": [
         ({"family": "matrix_product"}, (4, 3), _matrix_gens),
         ({"family": "matrix_product", "depth": 3, "rank": 2}, (4, 5), _matrix_gens),
+        ({"family": "matrix_product", "transform": {"kind": "table", "x": [0.0, 0.3, 1.0, 2.5, 6.0], "y": [0.0, 0.5, 1.2, 2.0, 3.0]}}, (4, 3), _matrix_gens),
     ],
     "relu_two_layer": [
         ({"family": "relu_two_layer"}, (5, 3), _rescale_gens(lambda f: f.inputs)),
