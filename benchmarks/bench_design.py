@@ -1,4 +1,4 @@
-"""Benchmark of the speed section of issue 3: ``designer design`` end to end.
+"""Benchmark of ``designer design`` end to end, against an earlier designer in the same run.
 
 For ``--target '{"kind":"l1"}' --shape 64`` and ``--target '{"kind":"nuclear"}' --shape 20,20``
 (both end after the screen stage, since an exact knob-free match exists) and, for comparison,
@@ -13,8 +13,13 @@ For ``--target '{"kind":"l1"}' --shape 64`` and ``--target '{"kind":"nuclear"}' 
 - warm: a repeated design (new seed, same shapes) in the same process, median of 5.
 
 Prints a table and the ratios to the goals (cold < 10 s, warm < 1 s) and writes JSON with
-``--json``. Run: ``python benchmarks/bench_design.py [--json out.json]`` (pin to two cores with
-``taskset -c 0,1`` to match the target machine).
+``--json``. With ``--baseline REV`` (e.g. the commit before the registry-driven search) the same
+cases run interleaved with that revision's designer (exported by ``git archive`` into a temporary
+directory) and the ratios this / baseline are printed. ``--large`` adds the layer-sized cases
+(d = 10^6 and 4,096 x 4,096, scored on a slice and checked at full size): cold and warm time and
+peak memory (no baseline: the earlier designer refused them). Run:
+``python benchmarks/bench_design.py [--baseline df6b175] [--large] [--json out.json]`` (pin to two
+cores with ``taskset -c 0,1`` to match the target machine).
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ CASES = {
     # not in the issue's list: no exact knob-free match, so the transform stage (optax knob fit) runs
     "log_sum --shape 64 (transform stage)": {"target": {"kind": "log_sum"}, "shape": [64]},
 }
+LARGE = {
+    "l1 --shape 1000000": {"target": {"kind": "l1"}, "shape": [1_000_000]},
+    "nuclear --shape 4096,4096": {"target": {"kind": "nuclear"}, "shape": [4096, 4096], "mechanisms": ["weight_decay", "gauge"]},
+}
 GOAL_COLD_S, GOAL_WARM_S = 10.0, 1.0
+ALL = {**CASES, **LARGE}
 
 
 def child(case: str) -> None:
@@ -55,12 +65,12 @@ def child(case: str) -> None:
 
     designer.enable_compilation_cache()
     t1 = time.perf_counter()
-    req = CASES[case]
+    req = ALL[case]
     design(req)
     t2 = time.perf_counter()
     first_compile = compile_s["total"]
     warm = []
-    for seed in range(1, 6):
+    for seed in range(1, 6 if case in CASES else 2):
         s = time.perf_counter()
         design({**req, "seed": seed})
         warm.append(time.perf_counter() - s)
@@ -68,13 +78,18 @@ def child(case: str) -> None:
         "import_s": t1 - t0, "first_design_s": t2 - t1, "compile_s": first_compile,
         "search_s": (t2 - t1) - first_compile, "warm_s": statistics.median(warm), "warm_all_s": warm,
         "recompile_s_in_warm": compile_s["total"] - first_compile,
+        "peak_rss_mib": __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
 
-def measure(case: str, cache_dir: str) -> dict:
+def measure(case: str, cache_dir: str, source: str | None = None) -> dict:
+    """One fresh process; ``source`` is a directory holding another designer to import instead."""
     env = {**os.environ, "DESIGNER_JAX_CACHE": cache_dir}
+    if source is not None:
+        env["PYTHONPATH"] = source
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", case], capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", case], capture_output=True, text=True,
+                          env=env, check=True, cwd=source or os.getcwd())
     wall = time.perf_counter() - start
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     # wall from process start to the end of the first design (the warm repeats are excluded)
@@ -88,12 +103,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", default=None, help="write the numbers here")
+    parser.add_argument("--baseline", default=None, help="git revision of an earlier designer to time in the same run")
+    parser.add_argument("--large", action="store_true", help="also the layer-sized cases (minutes each)")
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
     report = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "loadavg_before": os.getloadavg(), "cases": {}}
-    for case in CASES:
+    if args.baseline:
+        report["baseline"] = compare(args.baseline)
+    for case in list(CASES) + (list(LARGE) if args.large else []):
         with tempfile.TemporaryDirectory() as cache:
             cold = measure(case, cache)
             cached = measure(case, cache)
@@ -106,12 +125,40 @@ def main() -> None:
         print(f"  fresh process, cache filled: {k['wall_to_first_result_s']:.2f} s (compile {k['compile_s']:.2f})"
               f"   ratio: {k['wall_to_first_result_s'] / GOAL_COLD_S:.2f}")
         print(f"  warm repeated design: {c['warm_s'] * 1e3:.0f} ms (median of 5; recompile during warm: {c['recompile_s_in_warm']:.3f} s)"
-              f"   ratio to 1 s goal: {c['warm_s'] / GOAL_WARM_S:.2f}")
+              f"   ratio to 1 s goal: {c['warm_s'] / GOAL_WARM_S:.2f}   peak RSS {c['peak_rss_mib']:.0f} MiB")
     report["loadavg_after"] = os.getloadavg()
     print(f"\nload average before/after: {report['loadavg_before']} / {report['loadavg_after']} on {report['affinity']} usable CPUs")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=1)
+
+
+def compare(rev: str) -> dict:
+    """Every case of ``CASES``, this designer and ``rev``'s interleaved (cold, then cached), with ratios."""
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    out = {"revision": rev, "cases": {}}
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", root, "archive", rev, "designer"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        print(f"baseline: designer at {rev} (exported to {old})")
+        for case in CASES:
+            with tempfile.TemporaryDirectory() as c_new, tempfile.TemporaryDirectory() as c_old:
+                runs = {}
+                for phase in ("cold", "cached"):
+                    runs[("old", phase)] = measure(case, c_old, old)
+                    runs[("new", phase)] = measure(case, c_new)
+            row = {}
+            for phase in ("cold", "cached"):
+                n, o = runs[("new", phase)]["wall_to_first_result_s"], runs[("old", phase)]["wall_to_first_result_s"]
+                row[phase] = {"new_s": n, "old_s": o, "ratio": n / o}
+            n, o = runs[("new", "cold")]["warm_s"], runs[("old", "cold")]["warm_s"]
+            row["warm"] = {"new_s": n, "old_s": o, "ratio": n / o}
+            out["cases"][case] = row
+            print(f"{case}: cold {row['cold']['new_s']:.2f} s vs {row['cold']['old_s']:.2f} s ({row['cold']['ratio']:.2f}x), "
+                  f"cached {row['cached']['new_s']:.2f} vs {row['cached']['old_s']:.2f} ({row['cached']['ratio']:.2f}x), "
+                  f"warm {row['warm']['new_s'] * 1e3:.0f} vs {row['warm']['old_s'] * 1e3:.0f} ms ({row['warm']['ratio']:.2f}x)")
+    return out
 
 
 if __name__ == "__main__":

@@ -71,6 +71,82 @@ def analysis(name: str, d: int) -> np.ndarray:
     return _matrices(name, d)[1].copy()
 
 
+#: Largest dimension of a basis applied as a dense matrix (those not in :data:`FAST`).
+MAX_DENSE_DIM = 4_096
+
+
 def check_basis(name: str, d: int) -> None:
     """Raise :class:`DesignerInputError` if ``name`` cannot be built in dimension ``d``."""
+    if name in FAST:
+        return
+    if name not in BASES:
+        raise DesignerInputError("basis", f"unknown basis {name!r}; choose one of {', '.join(BASES)}")
+    if d > MAX_DENSE_DIM:
+        raise DesignerInputError("basis", f"the {name} basis is applied as a dense matrix: at most d = {MAX_DENSE_DIM}, got {d}")
     _matrices(name, d)
+
+
+# -- applying a basis without its matrix (layer-sized predictors) -----------------------------------
+#: Bases applied by a fast transform (O(d) or O(d log d)) instead of a d x d matrix.
+FAST = ("identity", "cosine", "cumsum")
+
+
+def synthesize(name: str, c: np.ndarray) -> np.ndarray:
+    """``B c`` along the last axis (numpy, float64), without forming ``B`` for the fast bases."""
+    if name == "identity":
+        return np.asarray(c)
+    if name == "cumsum":
+        return np.cumsum(c, axis=-1)
+    if name == "cosine":
+        import scipy.fft
+
+        return scipy.fft.idct(c, type=2, norm="ortho", axis=-1)
+    return np.asarray(c) @ synthesis(name, np.shape(c)[-1]).T
+
+
+def analyze(name: str, x: np.ndarray) -> np.ndarray:
+    """``B^{-1} x`` along the last axis (numpy, float64), without forming a matrix for the fast bases."""
+    if name == "identity":
+        return np.asarray(x)
+    if name == "cumsum":
+        return np.diff(x, axis=-1, prepend=0.0)
+    if name == "cosine":
+        import scipy.fft
+
+        return scipy.fft.dct(x, type=2, norm="ortho", axis=-1)
+    return np.asarray(x) @ analysis(name, np.shape(x)[-1]).T
+
+
+def column_norms_sq(name: str, d: int) -> np.ndarray:
+    """``|B e_i|^2`` for each coefficient ``i`` (how far coefficient ``i`` moves the signal)."""
+    if name in ("identity", "cosine", "haar"):
+        return np.ones(d)  # orthonormal
+    if name == "cumsum":
+        return np.arange(d, 0, -1, dtype=np.float64)
+    return np.sum(synthesis(name, d) ** 2, axis=0)
+
+
+def synthesize_jnp(name: str, c):
+    """``B c`` for one coefficient vector in JAX (fast transforms for :data:`FAST`)."""
+    from ._lazy import jax, jnp
+
+    if name == "identity":
+        return c
+    if name == "cumsum":
+        return jnp.cumsum(c)
+    if name == "cosine":
+        return jax.scipy.fft.idct(c, type=2, norm="ortho")
+    return jnp.asarray(synthesis(name, c.shape[0]), c.dtype) @ c
+
+
+def analyze_jnp(name: str, x):
+    """``B^{-1} x`` for one vector in JAX (fast transforms for :data:`FAST`)."""
+    from ._lazy import jax, jnp
+
+    if name == "identity":
+        return x
+    if name == "cumsum":
+        return jnp.diff(x, prepend=jnp.zeros((1,), x.dtype))
+    if name == "cosine":
+        return jax.scipy.fft.dct(x, type=2, norm="ortho")
+    return jnp.asarray(analysis(name, x.shape[0]), x.dtype) @ x

@@ -11,6 +11,7 @@ from typing import Any
 from .families import FAMILIES
 from .mechanisms import MECHANISMS
 from .targets import TARGETS
+from .transforms import TRANSFORMS
 
 _TYPES = {"integer", "number", "string", "boolean", "array", "object"}
 
@@ -67,12 +68,13 @@ def _entry(name: str, spec: type, tag: str) -> dict:
 
 
 def describe() -> dict:
-    """``{"families": [...], "targets": [...], "mechanisms": [...]}``, each entry
+    """``{"families": [...], "targets": [...], "mechanisms": [...], "transforms": [...]}``, each entry
     ``{"name", "description", "knobs": [{"name", "type", "minimum", "maximum", "default", "choices"?}]}``."""
     return {
         "families": [_entry(n, s, "family") for n, s in FAMILIES.items()],
         "targets": [_entry(n, s, "kind") for n, s in TARGETS.items()],
         "mechanisms": [_entry(n, s, "kind") for n, s in MECHANISMS.items()],
+        "transforms": [_entry(n, s, "kind") for n, s in TRANSFORMS.items()],
     }
 
 

@@ -18,7 +18,7 @@ from .errors import DesignerInputError, NumericalFailure
 #: Sub-commands of the library: name -> module with ``register(subparsers)``.
 _BUILTIN = [
     "designer.commands.bias", "designer.commands.reproduce", "designer.commands.design",
-    "designer.commands.validate", "designer.commands.sweep",
+    "designer.commands.validate", "designer.commands.sweep", "designer.commands.export",
 ]
 
 

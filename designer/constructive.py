@@ -29,7 +29,7 @@ monotone ``psi`` exists under weight decay or label noise, and the result says s
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -116,10 +116,9 @@ def psi_inverse_table(r: Callable, mechanism: str, lo: float = 1e-2, hi: float =
     if not exponent < 2.0 - 1e-3:
         return None, (f"r grows like |z|^{exponent:.3g} at 0 (at least quadratically), so int_0 dy / sqrt(r) diverges "
                       "and label noise has no transform with psi(0) = 0 that makes r exact")
-    from scipy.integrate import quad
-
     import jax
     import jax.numpy as jnp
+    from scipy.integrate import quad
 
     r_np = jax.jit(r)
     f = lambda t: 1.0 / np.sqrt(float(r_np(jnp.asarray(t, jnp.float64))))

@@ -10,7 +10,8 @@ fibre minimum of a functional additive over the terms (weight decay ``|w|^2 / 2`
    for biases homogeneous of degree 1, such as L1 and nuclear norms), tripled while the residual
    falls by less than 4x, up to ``1e3 / mean|z|``; with at most ``POLISH_MAX`` parameters each
    inner solve is followed by a step along negative curvature of the Lagrangian where one lowers
-   it (a zero depth-2 factor is a saddle that L-BFGS can stop at) and a second solve;
+   it (a zero depth-2 factor is a saddle that L-BFGS can stop at) and a second solve; the loop
+   runs until the residual is below 1e-10 mean|z| and no such step was taken;
 2. Newton steps on the KKT system ``[H + rho A^T A, A^T; A, 0]`` (dense, ``A = dphi/dw``; only
    when there are at most ``POLISH_MAX`` parameters), each kept only where it lowers the KKT
    residual; this takes the accuracy from about 1e-7 to rounding on the closed-form checks;
@@ -27,7 +28,7 @@ Pure, jit- and vmap-compatible (while loops run to the slowest point of a batch)
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +93,8 @@ def minimize_on_fibre(predictor: Callable, functional: Callable, start, z: jax.A
         """
         f = lambda q: lagrangian(q, y, rho)
         w, vecs = jnp.linalg.eigh(jax.hessian(f)(p))
-        steps = jnp.sqrt(scale) * jnp.asarray([1.0, -1.0, 0.3, -0.3, 0.1, -0.1, 0.03, -0.03], dtype)
+        sizes = 10.0 ** (-0.5 * jnp.arange(10, dtype=dtype))  # 1 down to 3e-5 (weak negative curvature)
+        steps = jnp.sqrt(scale) * jnp.concatenate([sizes, -sizes])
         candidates = p[None, :] + steps[:, None] * vecs[:, 0][None, :]
         values = jax.vmap(f)(candidates)
         k = jnp.argmin(values)
@@ -100,25 +102,27 @@ def minimize_on_fibre(predictor: Callable, functional: Callable, start, z: jax.A
         return jnp.where(ok, candidates[k], p)
 
     def outer(carry):
-        p, y, rho, i, previous = carry
+        p, y, rho, i, previous, _ = carry
         p = _lbfgs(lambda q: lagrangian(q, y, rho), p, INNER_STEPS, gtol)
-        if small:
-            p = escape(p, y, rho)
-            p = _lbfgs(lambda q: lagrangian(q, y, rho), p, INNER_STEPS, gtol)
+        moved = jnp.asarray(False)
+        if small:  # a saddle of this Lagrangian (feasible or not): leave it and solve again
+            escaped = escape(p, y, rho)
+            moved = jnp.any(escaped != p)
+            p = _lbfgs(lambda q: lagrangian(q, y, rho), escaped, INNER_STEPS, gtol)
         r = c(p)
         res = jnp.max(jnp.abs(r))
         y = y + rho * r
         # a stalled residual (a tiny coefficient whose multiplier grows slowly) raises rho, up to a cap
         rho = jnp.where((res > 0.25 * previous) & (rho < RHO_MAX / scale), 3.0 * rho, rho)
-        return p, y, rho, i + 1, res
+        return p, y, rho, i + 1, res, moved
 
     def keep_going(carry):
-        _, _, _, i, res = carry
-        return (i < OUTER_STEPS) & (res > 1e-10 * scale)
+        _, _, _, i, res, moved = carry
+        return (i < OUTER_STEPS) & ((res > 1e-10 * scale) | moved)
 
     y0 = jnp.zeros_like(zf)
-    init = (flat0, y0, jnp.asarray(RHO, dtype) / scale, jnp.asarray(0), jnp.asarray(jnp.inf, dtype))
-    p, y, rho, _, _ = jax.lax.while_loop(keep_going, outer, init)
+    init = (flat0, y0, jnp.asarray(RHO, dtype) / scale, jnp.asarray(0), jnp.asarray(jnp.inf, dtype), jnp.asarray(False))
+    p, y, rho, _, _, _ = jax.lax.while_loop(keep_going, outer, init)
 
     if small:
         n, m = flat0.size, zf.size

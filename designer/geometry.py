@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
-import optax
+from designer._lazy import optax
 
 from .families import Family, Params, tangents_at_identity
 
@@ -174,7 +175,7 @@ class OrbitMinimum:
     converged: jax.Array
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     OrbitMinimum, data_fields=["params", "value", "grad_norm", "steps", "converged"], meta_fields=[]
 )
 

@@ -17,17 +17,15 @@ from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .design._request import ALL_MECHANISMS, MechanismName, SamplingSpec
+from ._lazy import specs_only
+from ._specs import pydantic_error
+from .design._request import DesignRequest, check_design_request
 from .errors import Cancelled, DesignerInputError
-from .targets import TargetSpec
+from .validate._spec import ValidationSpec as ValidateSpec
 
 
 class JobCancelled(Cancelled):
     """The job stopped between steps because ``should_cancel()`` returned true."""
-
-
-# The validation run that may follow a design (issue 5): its spec lives with the validation code.
-from .validate._spec import ValidationSpec as ValidateSpec  # noqa: E402
 
 
 #: A label the user gives a job (both job kinds): shown by the service, ignored by the computation.
@@ -38,22 +36,18 @@ Gpus = Annotated[float, Field(ge=0.0, le=8.0, description="GPUs the job asks for
                               "with them (local workers use the devices of their machine)")]
 
 
-class DesignJobSpec(BaseModel):
-    """An inverse design (``designer design``) as a job."""
+class DesignJobSpec(DesignRequest):
+    """An inverse design (``designer design``) as a job: the design request plus the job's own fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     kind: Literal["design"] = "design"
     name: JobName = None
-    target: TargetSpec
-    shape: list[int] = Field(..., min_length=1, max_length=2, description="predictor shape: [d] or [m, n]")
-    mechanisms: list[MechanismName] = Field(default_factory=lambda: list(ALL_MECHANISMS), min_length=1)
-    budget: int | None = Field(None, ge=1, le=100_000, description="largest number of candidates to score")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    max_depth: int = Field(4, ge=2, le=8, description="largest factorization depth searched")
-    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
-    strength: float = Field(1.0, gt=0.0, le=1e6, description="requested regularization strength")
     gpus: Gpus = 0.0
-    validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design (issue 5)")
+    validate_: ValidateSpec | None = Field(None, alias="validate", description="optional validation run of the design")
+
+    def design_request(self) -> dict:
+        """The design request inside the job (JSON-able)."""
+        return self.model_dump(mode="json", exclude={"kind", "name", "validate_", "gpus"})
 
 
 class ReproduceJobSpec(BaseModel):
@@ -73,24 +67,29 @@ _ADAPTER = TypeAdapter(JobSpec)
 
 
 def parse_job_spec(spec: Any):
-    """Validate a job spec (dict or JSON); errors name the field (``target.p``, ``validate.foo``)."""
+    """Validate a job spec (dict or JSON); errors name the field (``target.p``, ``validate.task.n``)."""
     try:
         if isinstance(spec, (str, bytes)):
             return _ADAPTER.validate_json(spec)
         return _ADAPTER.validate_python(spec)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err.get("loc", ())]
-        if err.get("type") not in ("union_tag_invalid", "union_tag_not_found"):
-            loc = loc[1:]  # drop the union branch name
-            if len(loc) > 2 and loc[0] == "target":
-                loc = [loc[0], *loc[2:]]
-            # validate.task.<kind>.field and validate.noise.<i>.<kind>.field: drop the union tag too
-            if len(loc) > 3 and loc[:2] == ["validate", "task"]:
-                loc = [*loc[:2], *loc[3:]]
-            if len(loc) > 4 and loc[:2] == ["validate", "noise"]:
-                loc = [*loc[:3], *loc[4:]]
-        raise DesignerInputError(".".join(loc) or "kind", err.get("msg", "invalid")) from None
+        raise pydantic_error(exc, "", spec) from None
+
+
+def check_job_spec(spec: Any):
+    """Every check a job gets before it runs, without loading JAX (the service calls it at submission).
+
+    Validates the schema (:func:`parse_job_spec`), then for a design the request's target at its
+    shape and the validation task (its predictor shape must match the design's). Returns the
+    parsed spec; raises :class:`DesignerInputError` naming the field.
+    """
+    job = parse_job_spec(spec)
+    if job.kind == "design":
+        check_design_request(DesignRequest.model_validate(job.design_request()))
+        if job.validate_ is not None:
+            with specs_only():
+                _check_validation_task(job)
+    return job
 
 
 def run_job(
@@ -119,7 +118,7 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
     from .design import DesignCancelled, design
 
     enable_compilation_cache()
-    request = job.model_dump(mode="json", exclude={"kind", "name", "validate_", "gpus"})
+    request = job.design_request()
     state_path = workdir / "design_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else None
 
@@ -163,7 +162,7 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
 
 def _check_validation_task(job: DesignJobSpec) -> None:
     """Fail before the design when the validation task cannot train a predictor of its shape."""
-    from .simulate import build_task
+    from .simulate.tasks import build_task
 
     task = build_task(job.validate_.task.model_dump(), "validate.task")
     if list(task.predictor_shape or ()) != list(job.shape):
@@ -218,4 +217,5 @@ def _run_reproduce(job: ReproduceJobSpec, workdir, progress, should_cancel) -> d
     return {"result": result, "artifacts": after}
 
 
-__all__ = ["DesignJobSpec", "JobCancelled", "JobSpec", "ReproduceJobSpec", "ValidateSpec", "parse_job_spec", "run_job"]
+__all__ = ["DesignJobSpec", "JobCancelled", "JobSpec", "ReproduceJobSpec", "ValidateSpec", "check_job_spec",
+           "parse_job_spec", "run_job"]

@@ -1,8 +1,9 @@
-"""Size limits shared by the CLI and the service (requests above them get a clear error)."""
+"""Size limits, one module for the library, the CLI and the service (requests above them get a clear
+error naming the field and the limit; the published schema states them)."""
 
-MAX_VECTOR_DIM = 65_536
-MAX_MATRIX_SIDE = 1_024
-MAX_RANK = 256
+MAX_VECTOR_DIM = 1_000_000
+MAX_MATRIX_SIDE = 4_096
+MAX_RANK = 4_096
 MAX_DEPTH = 16
 MAX_HIDDEN = 4_096
 MAX_POINTS = 100_000
@@ -13,3 +14,9 @@ MAX_GIVEN_MATRIX_DIM = 1_024  # side of a given (dense) linear map
 #: then accurate to about cond * 1e-16 <= 1e-8 relative in float64.
 MAX_CONDITION = 1e8
 MAX_SUM_TERMS = 8
+
+# Inverse design (designer.design): sizes of a request.
+MAX_DESIGN_VECTOR_DIM = 1_000_000
+MAX_DESIGN_MATRIX_SIDE = 4_096
+MAX_DESIGN_POINTS = 4_096
+MAX_DESIGN_DEPTH = 8

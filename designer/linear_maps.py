@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import bases, limits
-from ._lazy_tree import register_dataclass
+from ._lazy import LazyPytree, jnp, register_dataclass
 from .errors import DesignerInputError
 
 VECTOR_MAPS: tuple[str, ...] = ("identity", "cosine", "cumsum", "haar")
@@ -32,55 +32,33 @@ MapName = Literal["identity", "cosine", "cumsum", "haar", "cumsum2d"]
 
 
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=[], meta_fields=["name", "shape"])
-class NamedMap:
+class NamedMap(LazyPytree):
     """A named map on predictors of ``shape`` (no array leaves: compiled in as constants)."""
 
     name: str
     shape: tuple[int, ...]
 
-    def _dense(self, which: int, dtype):
-        import jax.numpy as jnp
-
-        return jnp.asarray(bases._matrices(self.name, self.shape[0])[which], dtype)
-
     def synth(self, c):
-        import jax.numpy as jnp
-
         if self.name == "identity":
             return c
-        if self.name == "cumsum":
-            return jnp.cumsum(c, axis=-1)
         if self.name == "cumsum2d":
             return jnp.cumsum(jnp.cumsum(c, axis=-2), axis=-1)
-        return c @ self._dense(0, c.dtype).T
+        return bases.synthesize_jnp(self.name, c)
 
     def analysis(self, z):
-        import jax.numpy as jnp
-
         if self.name == "identity":
             return z
-        if self.name == "cumsum":
-            return jnp.diff(z, axis=-1, prepend=jnp.zeros_like(z[..., :1]))
         if self.name == "cumsum2d":
             rows = jnp.diff(z, axis=-2, prepend=jnp.zeros_like(z[..., :1, :]))
             return jnp.diff(rows, axis=-1, prepend=jnp.zeros_like(rows[..., :, :1]))
-        return z @ self._dense(1, z.dtype).T
+        return bases.analyze_jnp(self.name, z)
 
-    def dense(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(B, B^{-1})`` as float64 matrices on the flattened predictor (for tests, small sizes)."""
-        n = math.prod(self.shape)
-        eye = np.eye(n).reshape((n, *self.shape))
-        import jax
 
-        synth = np.asarray(jax.vmap(self.synth)(eye)).reshape(n, n).T
-        analysis = np.asarray(jax.vmap(self.analysis)(eye)).reshape(n, n).T
-        return synth, analysis
+register_dataclass(NamedMap, data_fields=[], meta_fields=["name", "shape"])
 
 
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=["values", "inverse"], meta_fields=["shape"])
-class MatrixMap:
+class MatrixMap(LazyPytree):
     """A given invertible matrix on the (row-major) flattened predictor; its inverse is a leaf too."""
 
     values: np.ndarray
@@ -89,8 +67,6 @@ class MatrixMap:
     name = "matrix"
 
     def _apply(self, a, x):
-        import jax.numpy as jnp
-
         flat = x.reshape(*x.shape[: x.ndim - len(self.shape)], -1)
         return (flat @ jnp.asarray(a, x.dtype).T).reshape(x.shape)
 
@@ -100,8 +76,8 @@ class MatrixMap:
     def analysis(self, z):
         return self._apply(self.inverse, z)
 
-    def dense(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.values), np.asarray(self.inverse)
+
+register_dataclass(MatrixMap, data_fields=["values", "inverse"], meta_fields=["shape"])
 
 
 class MatrixMapSpec(BaseModel):
@@ -115,7 +91,7 @@ class MatrixMapSpec(BaseModel):
     )
 
 
-BasisSpec = Union[MapName, MatrixMapSpec]
+BasisSpec = MapName | MatrixMapSpec
 
 
 def check_matrix(values, n: int, field: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,18 +24,24 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal, Union
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from designer._lazy import LazyPytree, jax, jnp, pytree
 
 from . import limits
 from .errors import DesignerInputError
 
 
-@jax.tree_util.register_dataclass
+class Transform(LazyPytree):
+    """Base of the monotone transforms (a pytree: knobs are array leaves)."""
+
+    name: str
+
+
+@pytree
 @dataclasses.dataclass(frozen=True)
-class IdentityTransform:
+class IdentityTransform(Transform):
     name = "identity"
 
     def forward(self, x):
@@ -45,9 +51,9 @@ class IdentityTransform:
         return y
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
-class AsinhTransform:
+class AsinhTransform(Transform):
     scale: jax.Array | float = 1.0
     name = "asinh"
 
@@ -58,9 +64,9 @@ class AsinhTransform:
         return self.scale * jnp.sinh(y / self.scale)
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
-class SignedPowerTransform:
+class SignedPowerTransform(Transform):
     exponent: jax.Array | float = 1.0
     name = "signed_power"
 
@@ -71,9 +77,9 @@ class SignedPowerTransform:
         return jnp.sign(y) * jnp.abs(y) ** (1.0 / self.exponent)
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
-class TableTransform:
+class TableTransform(Transform):
     """``psi`` from a table; ``psi^{-1}`` is the monotone cubic through ``(knots_y, knots_x)``."""
 
     knots_y: jax.Array
@@ -183,7 +189,12 @@ class TableTransformSpec(_Spec):
         return TableTransform(y, x, m, np.asarray(end_slope(y, x, m)))
 
 
-TransformSpec = Annotated[
-    Union[IdentityTransformSpec, AsinhTransformSpec, SignedPowerTransformSpec, TableTransformSpec],
-    Field(discriminator="kind"),
-]
+#: transform kind -> its pydantic spec (``build()`` makes the transform).
+TRANSFORMS: dict[str, type] = {
+    "identity": IdentityTransformSpec,
+    "asinh": AsinhTransformSpec,
+    "signed_power": SignedPowerTransformSpec,
+    "table": TableTransformSpec,
+}
+
+TransformSpec = Annotated[Union[tuple(TRANSFORMS.values())], Field(discriminator="kind")]  # noqa: UP007

@@ -26,3 +26,9 @@ async def list_catalog_targets(request: Request, _principal: PrincipalDep) -> Ca
 async def list_catalog_mechanisms(request: Request, _principal: PrincipalDep) -> CatalogList:
     """Bias mechanisms (``mechanism.kind``) and their knobs."""
     return await service.section(request.app.state.numerics, "mechanisms")
+
+
+@router.get("/transforms", operation_id="list_catalog_transforms", response_model=CatalogList, responses=problem_responses(401, 503, 504))
+async def list_catalog_transforms(request: Request, _principal: PrincipalDep) -> CatalogList:
+    """Monotone transforms of a parameterization (``param.transform.kind``) and their knobs."""
+    return await service.section(request.app.state.numerics, "transforms")

@@ -15,6 +15,9 @@ class Knob(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     default: Any = None
+    choices: list[Any] | None = None
+    nullable: bool | None = None
+    description: str | None = None
 
 
 class CatalogEntry(BaseModel):

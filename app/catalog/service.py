@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.catalog.schemas import CatalogList
 from app.numerics.gateway import NumericsGateway
 
-SECTIONS = ("families", "targets", "mechanisms")
+SECTIONS = ("families", "targets", "mechanisms", "transforms")
 
 
 async def section(numerics: NumericsGateway, name: str) -> CatalogList:

@@ -14,8 +14,8 @@ EXAMPLE = """example:
   designer design --target '{"kind":"nuclear"}' --shape 20,20 --out result.json
   designer design --target '{"kind":"l1"}' --shape 64 --mechanisms gauge   # honest mismatch
 
-targets: l1, lp (p), log_sum (epsilon), group_l21 (group_size | sizes), tv, basis_l1 (basis),
-         nuclear, schatten (p), log_det (epsilon), tabulated (pairs: [{"z": [...], "value": v}])
+targets: {targets}
+mechanisms: {mechanisms}
 The best "param" and "mechanism_spec" are accepted by 'designer bias --param ... --mechanism ...'.
 --request takes a full request as JSON (sampling, max_depth, strength, learning_rate, ...);
 --state FILE saves the search after each step and resumes from FILE when it exists.
@@ -24,17 +24,20 @@ The best "param" and "mechanism_spec" are accepted by 'designer bias --param ...
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
+    from ..mechanisms import MECHANISMS
+    from ..targets import TARGETS
 
     p = sub.add_parser(
         "design", help="inverse design: find a parameterization and mechanism for a target bias",
         description="Search basis x factorization x depth x transform x mechanism for an induced bias "
         "R_phi(z) ~ a R*(z) + b (a > 0) over a sampling distribution; report the fit error, the "
         "parameterization, and the hyperparameter that sets the strength.",
-        epilog=EXAMPLE, formatter_class=_Formatter,
+        epilog=EXAMPLE.replace("{targets}", ", ".join(TARGETS)).replace("{mechanisms}", ", ".join(MECHANISMS)),
+        formatter_class=_Formatter,
     )
     p.add_argument("--target", help="target spec as JSON (or @FILE), e.g. '{\"kind\":\"l1\"}'")
     p.add_argument("--shape", help="predictor shape: 64 (vector) or 20,20 (matrix)")
-    p.add_argument("--mechanisms", default=None, help="comma-separated subset of gauge,weight_decay,label_noise (default: all)")
+    p.add_argument("--mechanisms", default=None, help=f"comma-separated subset of {','.join(MECHANISMS)} (default: all)")
     p.add_argument("--budget", type=int, default=None, help="largest number of candidates to score (default: all)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sampling distribution (default 0)")
     p.add_argument("--request", default=None, help="full design request as JSON (or @FILE); flags override its fields")

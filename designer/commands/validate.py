@@ -7,21 +7,31 @@ import json
 import sys
 
 EXAMPLE = """example:
-  designer design --target '{"kind":"l1"}' --shape 100 --out result.json
+  designer design --target '{"kind":"l1"}' --shape 120 --mechanisms label_noise --out d.json
+  designer validate --design d.json --task '{"kind":"sparse_regression","n":34,"d":120,"k":4}'
+  # -> {"verdict": {"delivered": true, "reference": "scipy.optimize.linprog (highs)",
+  #       "relative_gap": [...], "tolerance": 0.05, "message": "delivered: ..."},
+  #     "defaults": {"learning_rate": {"value": ..., "rule": "0.5 x 2 / lambda_max ..."},
+  #       "strength": {...}, "steps": {...}, ...}, "training": {"stopped_by": ..., "retries": []},
+  #     "metrics": {"recovery_error": {...}, "support_recall": {...}}, "solver": {...}}
   designer validate --design result.json \\
       --task '{"kind":"sparse_regression","n":200,"d":100,"k":5,"noise":0.1,"seed":0}' --strength 0.05
-  # -> {"design": {...}, "training": {...}, "metrics": {"recovery_error": {...},
-  #      "support_precision": {...}, "support_recall": {...}}, "solver": {"solver":
-  #      "sklearn.linear_model.Lasso", "objective_solver_ours_units": ..., "objective_ours": {...},
-  #      "relative_distance": {...}, "same_support": [true]}}
-  designer validate --design result.json --candidate hadamard/identity/depth2/identity/label_noise \\
-      --task '{"kind":"sparse_regression","n":40,"d":100,"k":5}' --steps 60000 --seeds 4
+
+Nothing but --design and --task is needed: the learning rate is half the edge of stability
+2 / lambda_max at the initialization (power iteration on Hessian-vector products; halved and
+retried on divergence), the strength comes from the task's noise level (2 sigma sqrt(2 log d)
+max_j |X_j| / n for regression, 1e-3 lambda_max for noiseless data; label noise: std twice the
+targets' rms), and training stops by a stopping rule (relative objective change, or for label
+noise the distance to the predicted limit) or at the step cap. Every chosen default is written
+into "defaults" with the rule that chose it; "verdict" says whether the trained objective is
+within the tolerance of the trusted solver's (scikit-learn, linprog, cvxpy; for lp / schatten
+with p < 1 and log_sum, the best of reweighted L1 / IRLS restarts).
 
 --task is a simulator task (sparse_regression, cosine_sparse, piecewise_constant, matrix_sensing,
 matrix_completion, ...) whose predictor shape matches the design; its optional "seed" is the data
 seed. --options takes any other field of the validation spec as JSON (noise, batch_size, schedule,
-init, init_scale, polish, support_tolerance, float64). Trusted solvers (scikit-learn, cvxpy) come
-with the 'solvers' extra: pip install 'implicit-bias-designer[solvers]'.
+init, init_scale, polish, tolerance, support_tolerance, float64). Trusted solvers (scikit-learn,
+cvxpy) come with the 'solvers' extra: pip install 'implicit-bias-designer[solvers]'.
 """
 
 
@@ -39,10 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--design", required=True, help="design result JSON (file written by 'designer design', or - for stdin)")
     p.add_argument("--task", required=True, help="task spec as JSON (or @FILE); an optional \"seed\" is the data seed")
     p.add_argument("--candidate", default=None, help="candidate id to validate (default: the design's best)")
-    p.add_argument("--steps", type=int, default=None, help="SGD steps (default: 20000 weight decay, 60000 otherwise)")
+    p.add_argument("--steps", type=int, default=None, help="step cap (default: 20000 weight decay, 400000 label noise, 200000 gauge; a stopping rule usually ends earlier)")
     p.add_argument("--seeds", type=int, default=None, help="runs batched over seeds (default 1 weight decay, 4 otherwise)")
-    p.add_argument("--learning-rate", type=float, default=None, help="step size (default: from the design)")
-    p.add_argument("--strength", type=float, default=None, help="regularization strength lambda (default: the design's)")
+    p.add_argument("--learning-rate", type=float, default=None, help="step size (default: half the edge of stability at the initialization)")
+    p.add_argument("--strength", type=float, default=None, help="regularization strength lambda (default: from the task's noise level)")
     p.add_argument("--options", default=None, help="other validation-spec fields as JSON (or @FILE)")
     p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
     p.add_argument("--plot", default=None, help="write a PNG (training curve, trained vs solver) here")

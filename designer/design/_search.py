@@ -1,51 +1,55 @@
-"""The inverse-design search (theory.md section 5).
+"""The inverse-design search (theory.md section 5), driven by the registries.
 
-Candidates are basis x factorization family x depth x optional monotone transform x mechanism.
-Each is scored by the least-squares fit ``R_phi(z) ~ a R*(z) + b`` (``a > 0``) over the request's
-sampling distribution; ``fit_error`` is the relative RMS residual (0 = exact shape match).
+Every family in :data:`designer.families.FAMILIES` takes part: its spec class offers candidates
+for the problem (``design_candidates(problem, screened=None)``; the default offers the family's
+default spec when it builds for the requested shape) and may score them with a closed form
+registered next to it (``score_candidates(problem, candidates)``); everything else is scored
+by the autodiff geometry engine (:func:`designer.design._scoring.engine_scores`). Every
+mechanism in :data:`designer.mechanisms.MECHANISMS` that the request names and that applies to
+the family is tried; the mechanism turns the fitted scale into the hyperparameters a user sets
+(``MechanismSpec.hyperparameters``).
 
-The search runs in steps (one compiled call on a fixed-size chunk of candidates each):
+A candidate is scored by the least-squares fit ``R_phi(z) ~ a R*(z) + b`` (``a > 0``) over the
+request's sampling distribution; ``fit_error`` is the relative RMS residual (0 = exact).
 
-1. *screen*: every knob-free candidate (Hadamard on each basis and depth, group-shared scales for
-   group targets, matrix products of each depth) under every requested mechanism;
-2. *transforms* (vectors): the ``TOP_K`` best Hadamard structures again with an ``asinh`` (scale)
-   and a ``signed_power`` (exponent) transform, whose knob is fitted by optax.
-
-Between steps it reports progress, honours cancellation (raising :class:`Cancelled` with the state
-to resume from) and hands the JSON-able state to ``on_state``. Everything is deterministic for a
-seed: sampling uses ``numpy.random.default_rng(seed)``, the optimiser starts from a fixed grid.
+The search runs in steps (one compiled call on a chunk of candidates that share a scoring
+group): *screen* (every family's first-stage candidates, including designs constructed from the
+target to be exact), then *refine* (second-stage candidates a family derives from the screened
+results, e.g. transforms with fitted knobs on its best structures). Between steps it reports
+progress, honours cancellation (raising :class:`DesignCancelled` with the state to resume from)
+and hands the JSON-able state to ``on_state``. Deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import jax.numpy as jnp
 import numpy as np
 
 from .. import bases
 from ..errors import Cancelled, DesignerInputError, NumericalFailure
-from ..families import parse_param_spec
-from ..mechanisms import parse_mechanism_spec
-from . import _evaluate as ev
+from ..families import FAMILIES, parse_param_spec
+from ..mechanisms import MECHANISMS, build_mechanism
+from . import _scoring
 from ._request import DesignRequest, parse_design_request
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 #: Fit errors below this count as exact (ties broken by simplicity).
 EXACT_TOL = 1e-9
-#: Structures whose transforms are fitted in the second stage.
-TOP_K = 4
-#: Candidates per compiled call.
-SCREEN_CHUNK = 16
-KNOB_CHUNK = 4
-MATRIX_CHUNK = 8
-GROUP_CHUNK = 3
-SEARCH_BASES = ("identity", "cosine", "cumsum", "haar")
-TRANSFORMS = ("asinh", "signed_power")
-MECH_ORDER = {"weight_decay": 0, "label_noise": 1, "gauge": 2}
-FAMILY_ORDER = {"hadamard": 0, "group_hadamard": 1, "matrix_product": 2}
+#: Candidates per compiled call when the family does not say.
+DEFAULT_CHUNK = 8
+#: Sampled points on which the winner's bias is recomputed by the engine.
+ENGINE_CHECK_POINTS = 8
+#: Largest vector length and matrix side scored directly. A larger (layer-sized) problem is scored
+#: on a slice of this size (separable and spectral targets look the same on a slice: the sampled
+#: coordinates or singular values are independent), and the winner is then checked at full size.
+SLICE_DIM = 1_024
+SLICE_SIDE = 64
+#: Full-size predictors on which the winner of a sliced problem is checked.
+FULL_CHECK_POINTS = 3
+FULL_CHECK_POINTS_MATRIX = 2
 
 Progress = Callable[[dict], None]
 
@@ -63,24 +67,38 @@ class DesignCancelled(Cancelled):
 # --------------------------------------------------------------------------------------------
 @dataclass
 class Problem:
+    """What the families see: the request, the target, the sampled predictors and target values.
+
+    ``cache`` holds per-family precomputations (e.g. the points' coefficients in each basis),
+    keyed by the family, so the screen and refine stages share them.
+    """
+
     request: DesignRequest
     target: Any
     shape: tuple[int, ...]
     points: np.ndarray  # (N, *shape)
     t: np.ndarray  # target values (N,)
-    domain: str
-    bases: tuple[str, ...] = ()
-    coeffs: np.ndarray | None = None  # (len(SEARCH_BASES), N, d), missing bases filled with identity
-    log_abs: np.ndarray | None = None  # log|coeffs|, floored
-    weights: np.ndarray | None = None  # (len(SEARCH_BASES), d): |B e_i|^2 (label noise)
-    singular_values: np.ndarray | None = None  # (N, r)
-    membership: np.ndarray | None = None  # (d, G)
-    group_sizes: np.ndarray | None = None  # (G,)
+    cache: dict = field(default_factory=dict)
 
+    @property
+    def domain(self) -> str:
+        return "vector" if len(self.shape) == 1 else "matrix"
 
-def log_abs(c: np.ndarray) -> np.ndarray:
-    """``log|c|`` floored at ``-700`` (a zero coefficient gives a finite, very negative log)."""
-    return np.maximum(np.log(np.maximum(np.abs(c), 1e-300)), -700.0)
+    @property
+    def mechanisms(self) -> list[str]:
+        """The requested mechanisms, in the registry's order."""
+        return [m for m in MECHANISMS if m in self.request.mechanisms]
+
+    def applicable(self, family) -> list[str]:
+        """Requested mechanisms that can act on ``family`` (a built :class:`Family`)."""
+        out = []
+        for kind in self.mechanisms:
+            try:
+                build_mechanism({"kind": kind}, family)
+            except DesignerInputError:
+                continue
+            out.append(kind)
+        return out
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -88,8 +106,9 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return q * np.sign(np.diag(r))[None, :]
 
 
-def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.ndarray:
-    """Predictors of the request's sampling distribution (see :class:`SamplingSpec`)."""
+def sample_points(request: DesignRequest, target, shape: tuple[int, ...], limit: int | None = None) -> np.ndarray:
+    """Predictors of the request's sampling distribution (see :class:`SamplingSpec`); the first
+    ``limit`` of them when given (the same ones, fewer drawn)."""
     if target.kind == "tabulated":
         return np.asarray(target.points)
     rng = np.random.default_rng(request.seed)
@@ -98,9 +117,10 @@ def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.
         n = request.sampling.n_points or 128
         d = shape[0]
         c = rng.choice([-1.0, 1.0], size=(n, d)) * 10.0 ** rng.uniform(lo, hi, size=(n, d))
-        basis = target.sampling_basis
-        return c if basis == "identity" else c @ bases.synthesis(basis, d).T
+        c = c if limit is None else c[:limit]
+        return bases.synthesize(target.sampling_basis, c)
     n = request.sampling.n_points or 64
+    n = n if limit is None else min(n, limit)
     m, k = shape
     r = min(m, k)
     out = np.empty((n, m, k))
@@ -112,262 +132,159 @@ def sample_points(request: DesignRequest, target, shape: tuple[int, ...]) -> np.
 
 
 def build_problem(request: DesignRequest, target) -> Problem:
+    """Sample the predictors and evaluate the target on them (host checks of the target's values)."""
     shape = tuple(int(s) for s in request.shape)
     points = sample_points(request, target, shape)
     if target.kind == "tabulated":
         t = np.asarray(target.values, dtype=np.float64)
     else:
-        t = np.asarray(ev.target_values(target, jnp.asarray(points)))
+        t = np.asarray(_scoring.target_values(target, points))
     if not np.all(np.isfinite(t)):
         raise NumericalFailure(f"the target {target.kind!r} is not finite at {int(np.sum(~np.isfinite(t)))} sampled point(s)")
     if np.ptp(t) <= 1e-14 * max(1.0, float(np.max(np.abs(t)))):
         raise DesignerInputError("target", "the target is constant over the sampled predictors: it has no shape to fit")
-    prob = Problem(request, target, shape, points, t, "vector" if len(shape) == 1 else "matrix")
-    if prob.domain == "vector":
-        d = shape[0]
-        usable = tuple(b for b in SEARCH_BASES if b != "haar" or (d & (d - 1)) == 0)
-        coeffs, weights = [], []
-        for b in SEARCH_BASES:
-            name = b if b in usable else "identity"
-            coeffs.append(points @ bases.analysis(name, d).T)
-            weights.append(np.sum(bases.synthesis(name, d) ** 2, axis=0))
-        prob.bases, prob.coeffs, prob.weights = usable, np.stack(coeffs), np.stack(weights)
-        prob.log_abs = log_abs(prob.coeffs)
-        groups = target.groups
-        if groups is not None:
-            membership = np.zeros((d, len(groups)))
-            start = 0
-            for g, size in enumerate(groups):
-                membership[start:start + size, g] = 1.0
-                start += size
-            prob.membership, prob.group_sizes = membership, np.asarray(groups, dtype=np.float64)
-    else:
-        prob.singular_values = np.linalg.svd(points, compute_uv=False)
-    return prob
+    return Problem(request, target, shape, points, t)
 
 
 # --------------------------------------------------------------------------------------------
-# candidates
+# candidates from the registry
 # --------------------------------------------------------------------------------------------
-def candidate_id(c: dict) -> str:
-    if c["family"] == "hadamard":
-        return f"hadamard/{c['basis']}/depth{c['depth']}/{c['transform']}/{c['mechanism']}"
-    if c["family"] == "group_hadamard":
-        return f"group_hadamard/{c['mechanism']}"
-    return f"matrix_product/depth{c['depth']}/{c['mechanism']}"
+def candidate(family: str, param: dict, mechanism: str, *, group: Any = None, complexity=(), description: str | None = None,
+              knob: dict | None = None, chunk: int = DEFAULT_CHUNK, traits: dict | None = None, rule: str | None = None) -> dict:
+    """A candidate (JSON-able): a family spec, a mechanism, and how the search scores and ranks it.
+
+    ``group``: candidates of one group are scored together by their family's scorer (default:
+    one group per family and mechanism). ``complexity``: numbers ranked after the fit error
+    (smaller is simpler). ``knob``: ``{"path": [...], "lo", "hi"}`` of a continuous knob in
+    ``param`` that the family's scorer fits (log-scale bounds). ``traits``: what the result
+    shows about the structure (depth, basis, transform). ``rule``: how a constructed candidate
+    was derived from the target.
+    """
+    cid = "/".join([family, *[f"{k}={_short(v)}" for k, v in sorted((traits or {}).items())], mechanism])
+    return {
+        "id": cid, "family": family, "param": param, "mechanism": mechanism,
+        "group": str(group if group is not None else f"{family}/{mechanism}"), "chunk": int(chunk),
+        "complexity": list(complexity), "description": description, "knob": knob, "traits": dict(traits or {}),
+        "rule": rule,
+    }
 
 
-def _screen_chunks(prob: Problem) -> list[list[dict]]:
-    req = prob.request
-    mechs = [m for m in ("weight_decay", "label_noise", "gauge") if m in req.mechanisms]
-    depths = range(2, req.max_depth + 1)
-    chunks: list[list[dict]] = []
-    if prob.domain == "vector":
-        natural = prob.target.sampling_basis
-        order = [natural] + [b for b in prob.bases if b != natural]
-        cands = [
-            {"family": "hadamard", "basis": b, "depth": D, "transform": "identity", "mechanism": m}
-            for b in order for D in depths for m in mechs
-        ]
-        chunks += [cands[i:i + SCREEN_CHUNK] for i in range(0, len(cands), SCREEN_CHUNK)]
-        if prob.membership is not None and len(set(prob.target.groups)) == 1:
-            chunks.append([{"family": "group_hadamard", "mechanism": m} for m in mechs])
-    else:
-        cands = [
-            {"family": "matrix_product", "depth": D, "mechanism": m}
-            for D in depths for m in mechs if not (m == "label_noise" and D > 2)
-        ]
-        chunks += [cands[i:i + MATRIX_CHUNK] for i in range(0, len(cands), MATRIX_CHUNK)]
-    return chunks
+def _short(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def _transform_chunks(prob: Problem, results: list[dict]) -> list[list[dict]]:
-    if prob.domain != "vector" or not prob.request.transforms or exact_found(results):
+def default_candidates(name: str, spec_cls, problem: Problem, screened: list[dict] | None) -> list[dict]:
+    """A family without its own candidates: its default spec, when that builds for the shape."""
+    if screened is not None:
         return []
-    screened = sorted((r for r in results if r["family"] == "hadamard" and r["transform"] == "identity"), key=rank_key)
-    # distinct structures: under the gauge mechanism every depth has the same shape (a multiple of
-    # sum log|x|), with or without a transform, so keep one depth per basis there
-    top, seen = [], set()
-    for r in screened:
-        key = (r["basis"], r["mechanism"], 0 if r["mechanism"] == "gauge" else r["depth"])
-        if key not in seen and r["fit_error"] is not None:
-            seen.add(key)
-            top.append(r)
-        if len(top) == TOP_K:
-            break
-    chunks = []
-    for kind in TRANSFORMS:  # one chunk per transform (the knob fit runs one branch per call)
-        chunk = [
-            {"family": "hadamard", "basis": r["basis"], "depth": r["depth"], "transform": kind, "mechanism": r["mechanism"]}
-            for r in top if not (kind == "signed_power" and r["mechanism"] == "gauge")  # a power of a log is a log
-        ]
-        chunks += [chunk[i:i + KNOB_CHUNK] for i in range(0, len(chunk), KNOB_CHUNK)]
-    return chunks
+    try:
+        spec = spec_cls()
+        family = spec.build(problem.shape)
+    except (DesignerInputError, TypeError, ValueError):
+        return []
+    if tuple(family.predictor_shape) != problem.shape:
+        return []
+    param = spec.model_dump(mode="json", exclude_none=True)
+    return [candidate(name, param, m) for m in problem.applicable(family)]
 
 
-def exact_found(results: list[dict]) -> bool:
-    """A knob-free candidate already matches exactly: a transform cannot rank above it (ties go
-    to the simpler candidate), so the transform stage is skipped."""
-    return any(r["fit_error"] is not None and r["fit_error"] < EXACT_TOL for r in results)
-
-
-def _pad(items: list, size: int) -> list:
-    return items + [items[0]] * (size - len(items))
-
-
-def _knob_bounds(prob: Problem, c: dict) -> tuple[float, float]:
-    if c["transform"] == "asinh":
-        m = float(np.max(np.abs(prob.coeffs[SEARCH_BASES.index(c["basis"])])))
-        m = max(m, 1e-12)
-        lo = math.log(max(m / 200.0, 1e-12))
-        hi = math.log(min(1e3 * m, 1e6))
-        return lo, max(hi, lo + 1.0)
-    return math.log(0.05), math.log(20.0)
-
-
-def _run_chunk(prob: Problem, chunk: list[dict]) -> list[dict]:
-    """Score one chunk with one compiled call; returns a raw result per candidate."""
-    fam = chunk[0]["family"]
-    mech_idx = lambda cs: jnp.asarray([ev.MECH_INDEX[c["mechanism"]] for c in cs], dtype=jnp.int32)
-    t = jnp.asarray(prob.t)
-    knobs = [None] * len(chunk)
-    if fam == "hadamard":
-        kind = chunk[0]["transform"]
-        size = SCREEN_CHUNK if kind == "identity" else KNOB_CHUNK
-        cs = _pad(chunk, size)
-        bidx = jnp.asarray([SEARCH_BASES.index(c["basis"]) for c in cs], dtype=jnp.int32)
-        coef = jnp.asarray([ev.mechanism_coefficients(c["mechanism"], c["depth"], prob.shape[0]) for c in cs])
-        ones = np.ones(prob.shape[0])
-        weights = jnp.asarray(np.stack([
-            prob.weights[SEARCH_BASES.index(c["basis"])] if c["mechanism"] == "label_noise" else ones for c in cs
-        ]))
-        L = jnp.asarray(prob.log_abs)
-        if kind == "identity":
-            err, a, b = ev.score_hadamard(L, weights, t, bidx, coef)
-        else:
-            bounds = np.asarray([_knob_bounds(prob, c) for c in cs])
-            err, a, b, knob = ev.fit_hadamard_knob(
-                jnp.asarray(prob.coeffs), L, weights, t, bidx, coef, jnp.asarray(ev.TRANSFORM_INDEX[kind], dtype=jnp.int32),
-                jnp.asarray(bounds[:, 0]), jnp.asarray(bounds[:, 1]),
-            )
-            knobs = [float(k) for k in np.asarray(knob)[: len(chunk)]]
-    elif fam == "group_hadamard":
-        cs = _pad(chunk, GROUP_CHUNK)
-        err, a, b = ev.score_group(jnp.asarray(prob.coeffs[0]), jnp.asarray(prob.membership), jnp.asarray(prob.group_sizes), t, mech_idx(cs))
-    else:
-        cs = _pad(chunk, MATRIX_CHUNK)
-        depth = jnp.asarray([float(c["depth"]) for c in cs])
-        rows, cols = (float(s) for s in prob.shape)
-        err, a, b = ev.score_matrix(jnp.asarray(prob.singular_values), rows, cols, t, depth, mech_idx(cs))
-    err, a, b = (np.asarray(x)[: len(chunk)] for x in (err, a, b))
+def _family_candidates(problem: Problem, screened: list[dict] | None) -> list[dict]:
     out = []
-    for i, c in enumerate(chunk):
-        e, ai, bi = float(err[i]), float(a[i]), float(b[i])
-        ok = math.isfinite(e) and math.isfinite(ai) and math.isfinite(bi)
-        out.append({**c, "fit_error": min(e, 1.0) if ok else None, "a": ai if ok else 0.0, "b": bi if ok else 0.0, "knob": knobs[i]})
+    for name, spec_cls in FAMILIES.items():
+        offer = getattr(spec_cls, "design_candidates", None)
+        cands = offer(problem, screened) if offer is not None else default_candidates(name, spec_cls, problem, screened)
+        out.extend(cands)
     return out
 
 
+def _chunks(cands: list[dict]) -> list[list[dict]]:
+    """Consecutive chunks of one group each, at most the group's chunk size (order preserved)."""
+    groups: dict[str, list[dict]] = {}
+    for c in cands:
+        groups.setdefault(c["group"], []).append(c)
+    chunks = []
+    for members in groups.values():
+        size = max(1, members[0]["chunk"])
+        chunks += [members[i:i + size] for i in range(0, len(members), size)]
+    return chunks
+
+
+def _score_chunk(problem: Problem, chunk: list[dict]) -> list[dict]:
+    spec_cls = FAMILIES.get(chunk[0]["family"])
+    scorer = getattr(spec_cls, "score_candidates", None)
+    scores = scorer(problem, chunk) if scorer is not None else _scoring.engine_scores(problem, chunk)
+    return [{**c, **s} for c, s in zip(chunk, scores)]
+
+
 # --------------------------------------------------------------------------------------------
-# ranking, specs, hyperparameters
+# ranking, hyperparameters
 # --------------------------------------------------------------------------------------------
+def _family_rank(name: str) -> int:
+    names = list(FAMILIES)
+    return names.index(name) if name in names else len(names)
+
+
 def rank_key(r: dict):
-    """Fit error (ties within 0.01% or below ``EXACT_TOL``), then simplicity."""
+    """Fit error (ties within 0.01% or below ``EXACT_TOL``), then simplicity, then the id."""
     e = r["fit_error"]
     band = round(math.log10(max(e, EXACT_TOL)), 4) if e is not None else math.inf
-    return (
-        band,
-        r.get("transform", "identity") != "identity",
-        FAMILY_ORDER[r["family"]],
-        r.get("depth", 0),
-        r.get("basis", "identity") != "identity",
-        MECH_ORDER[r["mechanism"]],
-        candidate_id(r),
-    )
+    mech_rank = MECHANISMS[r["mechanism"]].rank if r["mechanism"] in MECHANISMS else 99
+    return (band, *_pad(r.get("complexity", [])), _family_rank(r["family"]), mech_rank, r["id"])
 
 
-def param_spec(prob: Problem, r: dict) -> dict:
-    """The parameterization as a spec that ``designer bias`` (``parse_param_spec``) accepts."""
-    if r["family"] == "hadamard":
-        spec: dict = {"family": "hadamard", "depth": r["depth"], "basis": r["basis"], "dim": prob.shape[0]}
-        if r["transform"] == "asinh":
-            spec["transform"] = {"kind": "asinh", "scale": r["knob"]}
-        elif r["transform"] == "signed_power":
-            spec["transform"] = {"kind": "signed_power", "exponent": r["knob"]}
-    elif r["family"] == "group_hadamard":
-        spec = {"family": "group_hadamard", "group_size": int(prob.group_sizes[0]), "dim": prob.shape[0]}
-    else:
-        m, n = prob.shape
-        spec = {"family": "matrix_product", "depth": r["depth"], "rank": min(m, n), "rows": m, "cols": n}
-    parse_param_spec(spec)
-    return spec
+def _pad(values: list, size: int = 4) -> list:
+    values = list(values)[:size]
+    return values + [0] * (size - len(values))
 
 
 def hyperparameters(request: DesignRequest, mechanism: str, a: float) -> tuple[dict, dict | None]:
-    """Translate the fitted scale into the knob a user sets, for the requested strength.
+    """Translate the fitted scale ``a`` into the knob a user sets (the mechanism's own physics)."""
+    return MECHANISMS[mechanism].hyperparameters(request, a)
 
-    The induced bias is ``unit * shape`` with ``shape ~ a R* + b``, so ``unit = lambda / a`` gives
-    ``lambda R*(z) + const``. Gauge: ``T = unit`` and ``T ~ eta s^2 / (2 B)`` (theory.md
-    section 2), so ``eta / B = 2 T / s^2``. Weight decay: ``lambda_wd = unit``. Label noise:
-    ``unit = eta sigma^2 / 4``, so ``sigma^2 = 4 unit / eta`` at the request's learning rate.
-    Returns ``(mapping, mechanism_spec)``; the spec is ``None`` when a value leaves its valid range.
-    """
-    lam = request.strength
-    if not a > 0:
-        return {"note": "no positive scale: the induced bias does not increase with the target"}, None
-    unit = lam / a
-    if mechanism == "gauge":
-        s2 = request.gradient_noise_variance
-        mapping = {
-            "temperature": unit,
-            "learning_rate_over_batch_size": 2.0 * unit / s2,
-            "gradient_noise_variance": s2,
-            "relation": "T = eta s^2 / (2 B): choose eta / B = 2 T / s^2",
-        }
-        spec = {"kind": "gauge", "temperature": unit}
-    elif mechanism == "weight_decay":
-        mapping = {"weight_decay": unit}
-        spec = {"kind": "weight_decay", "strength": unit}
+
+def _with_knob(c: dict) -> dict:
+    """The candidate's spec with its fitted knob written in."""
+    param = c["param"]
+    if c.get("knob") and c.get("knob_value") is not None:
+        param = _set_path(param, c["knob"]["path"], c["knob_value"])
+    parse_param_spec(param)
+    return param
+
+
+def _set_path(d: dict, path: list, value: Any) -> dict:
+    out = dict(d)
+    if len(path) == 1:
+        out[path[0]] = value
     else:
-        eta = request.learning_rate
-        mapping = {
-            "label_noise_variance": 4.0 * unit / eta,
-            "learning_rate": eta,
-            "learning_rate_times_variance": 4.0 * unit,
-            "relation": "eta sigma^2 / 4 = lambda / a",
-        }
-        spec = {"kind": "label_noise", "variance": 4.0 * unit / eta, "learning_rate": eta}
-    mapping["strength"] = lam
-    try:
-        parse_mechanism_spec(spec)
-    except DesignerInputError as exc:
-        mapping["note"] = f"the required value is outside the mechanism's valid range ({exc})"
-        spec = None
-    return mapping, spec
+        out[path[0]] = _set_path(d.get(path[0]) or {}, path[1:], value)
+    return out
 
 
 def _describe(c: dict) -> str:
-    if c["family"] == "hadamard":
-        tr = ""
-        if c["transform"] == "asinh":
-            tr = f", asinh transform (scale {c['knob']:.4g})"
-        elif c["transform"] == "signed_power":
-            tr = f", signed-power transform (exponent {c['knob']:.4g})"
-        basis = "" if c["basis"] == "identity" else f" on the {c['basis']} basis"
-        return f"Hadamard product of depth {c['depth']}{basis}{tr}, {c['mechanism'].replace('_', ' ')}"
-    if c["family"] == "group_hadamard":
-        return f"group-shared scales, {c['mechanism'].replace('_', ' ')}"
-    return f"matrix product of depth {c['depth']}, {c['mechanism'].replace('_', ' ')}"
+    if c.get("description"):
+        return c["description"]
+    extra = ", ".join(f"{k} {_short(v)}" for k, v in sorted(c.get("traits", {}).items()))
+    return f"{c['family'].replace('_', ' ')}{' (' + extra + ')' if extra else ''}, {c['mechanism'].replace('_', ' ')}"
 
 
 # --------------------------------------------------------------------------------------------
 # the search
 # --------------------------------------------------------------------------------------------
-def _plan(prob: Problem, results: list[dict], steps_done: int) -> list[list[dict]]:
-    screen = _screen_chunks(prob)
-    if steps_done < len(screen):
-        return screen
-    return screen + _transform_chunks(prob, results)
+def _plan(problem: Problem, state: dict) -> tuple[list[list[dict]], int]:
+    """The steps (chunks) of the search so far and how many of them are the screen."""
+    screen = _truncate(_chunks(_family_candidates(problem, None)), problem.request.budget)
+    if state["steps_done"] < len(screen):
+        return screen, len(screen)
+    screened = [r for r in state["results"]]
+    left = None if problem.request.budget is None else problem.request.budget - sum(map(len, screen))
+    refine = [] if exact_found(screened) else _truncate(_chunks(_family_candidates(problem, screened)), left)
+    return screen + refine, len(screen)
+
+
+def exact_found(results: list[dict]) -> bool:
+    """A first-stage candidate already matches exactly: refinements cannot rank above it (ties go
+    to the simpler candidate), so the refine stage is skipped."""
+    return any(r["fit_error"] is not None and r["fit_error"] < EXACT_TOL for r in results)
 
 
 def _truncate(chunks: list[list[dict]], budget: int | None) -> list[list[dict]]:
@@ -416,68 +333,212 @@ def design(
     req, target = parse_design_request(request)
     state = dict(state) if state is not None else new_state(req)
     state["results"] = list(state["results"])
-    prob = build_problem(req, target)
+    sliced = slice_request(req)
+    prob = build_problem(*parse_design_request(sliced)) if sliced is not None else build_problem(req, target)
 
     while True:
-        chunks = _truncate(_plan(prob, state["results"], state["steps_done"]), req.budget)
-        screen_steps = len(_truncate(_screen_chunks(prob), req.budget))
-        total = len(chunks) + (0 if state["steps_done"] >= screen_steps or prob.domain != "vector" or not req.transforms else len(TRANSFORMS))
+        chunks, screen_steps = _plan(prob, state)
         if state["steps_done"] >= len(chunks):
             break
         if should_cancel is not None and should_cancel():
             raise DesignCancelled(state)
-        chunk = chunks[state["steps_done"]]
-        state["results"].extend(_run_chunk(prob, chunk))
+        state["results"].extend(_score_chunk(prob, chunks[state["steps_done"]]))
         state["steps_done"] += 1
         if on_state is not None:
             on_state(state)
         if progress is not None:
+            done = state["steps_done"]
+            # the refine stage's size is known once the screen is done; until then count one step for it
+            total = len(chunks) if done >= screen_steps else screen_steps + 1
             best = min(state["results"], key=rank_key)
-            total = max(total, state["steps_done"])
             progress({
-                "fraction": state["steps_done"] / total if state["steps_done"] < total else 1.0,
-                "stage": "screen" if state["steps_done"] <= screen_steps else "transforms",
+                "fraction": done / total if done < total else 1.0,
+                "stage": "screen" if done <= screen_steps else "refine",
                 "best_fit": best["fit_error"],
-                "best": candidate_id(best),
+                "best": best["id"],
             })
-    return _result(prob, state, plot)
+    result = _result(prob, state, plot)
+    if sliced is not None:
+        result = _at_full_size(result, req, target, prob)
+    return result
+
+
+def _sliced_shape(req: DesignRequest) -> tuple[int, ...] | None:
+    shape = tuple(int(s) for s in req.shape)
+    if len(shape) == 1:
+        if shape[0] <= SLICE_DIM:
+            return None
+        group = getattr(req.target, "group_size", None)
+        if group:
+            return (max(group, (SLICE_DIM // group) * group),)
+        return (SLICE_DIM,)
+    if max(shape) <= SLICE_SIDE:
+        return None
+    scale = SLICE_SIDE / max(shape)
+    return tuple(max(1, round(s * scale)) for s in shape)
+
+
+def slice_request(req: DesignRequest) -> DesignRequest | None:
+    """The request scored in place of a layer-sized one (``None`` when it is scored directly)."""
+    small = _sliced_shape(req)
+    if small is None:
+        return None
+    sliced = req.model_copy(update={"shape": list(small)})
+    try:
+        sliced.target.build(small)
+    except DesignerInputError as exc:
+        raise DesignerInputError("shape", f"designs larger than {SLICE_DIM} (vectors) or {SLICE_SIDE} (matrix sides) are "
+                                 f"scored on a slice of shape {list(small)}, where this target does not build: "
+                                 f"{exc.message}") from None
+    return sliced
+
+
+#: Spec fields that hold sizes (taken from the predictor shape when omitted).
+SIZE_FIELDS = ("dim", "rows", "cols", "rank", "hidden", "inputs", "d_emb", "d_head")
+
+
+def resize_param(param: dict, shape: tuple[int, ...]) -> dict:
+    """A design's spec at another predictor shape: sizes dropped, rebuilt there, written back."""
+    spec = parse_param_spec({k: v for k, v in param.items() if k not in SIZE_FIELDS})
+    family = spec.build(tuple(shape))
+    out = dict(param)
+    for key in SIZE_FIELDS:
+        if key in param:
+            out[key] = getattr(family, key)
+    parse_param_spec(out)
+    return out
+
+
+def _engine_affordable(family, mechanism: str) -> str | None:
+    """Why the engine cannot recompute this bias at this size in reasonable time (``None``: it can)."""
+    n_sym = int(np.sum(family.symmetric_mask))
+    size = int(np.prod(family.predictor_shape)) if family.predictor_shape else 1
+    if mechanism == "gauge" and n_sym > 600:
+        return f"the gauge bias needs a Gram matrix of {n_sym} x {n_sym} symmetric generators per point"
+    if mechanism == "label_noise" and family.n_params * size > 5e7:
+        return f"the label-noise bias needs a Jacobian of {size} x {family.n_params} numbers per point"
+    if family.n_params > 5e7:
+        return f"the family has {family.n_params} parameters"
+    return None
+
+
+def _at_full_size(result: dict, req: DesignRequest, target, small: Problem) -> dict:
+    """Rewrite a sliced design at the requested size and check its winner there."""
+    shape = tuple(int(s) for s in req.shape)
+    kept, dropped = [], []
+    for entry in result["candidates"]:
+        try:
+            entry["param"] = resize_param(entry["param"], shape)
+        except DesignerInputError as exc:
+            dropped.append({"id": entry["id"], "reason": exc.message})
+            continue
+        entry["rank"] = len(kept) + 1
+        kept.append(entry)
+    if not kept:
+        raise NumericalFailure(f"no candidate builds at the shape {list(shape)}: {dropped[0]['reason']}")
+    result["candidates"], result["candidates_scored"] = kept, len(kept)
+    result["dropped_at_full_size"] = dropped
+    if kept[0] is not result["best"]:
+        result["fit_error"] = kept[0]["fit_error"]
+        result["exact"] = kept[0]["fit_error"] < 1e-6
+    result["best"] = kept[0]
+    result["shape"] = list(shape)
+    result["target"] = req.target.model_dump(mode="json")
+    result["scored_at"] = {"shape": list(small.shape), "reason": (
+        f"the shape {list(shape)} is layer-sized: the candidates were scored on a slice of shape {list(small.shape)} "
+        "(independent coordinates or singular values: the fit is the same in distribution) and the winner "
+        "recomputed at full size")}
+    result["engine_check"] = full_size_check(result["best"], req, target)
+    return result
+
+
+def full_size_check(best: dict, req: DesignRequest, target) -> dict:
+    """The winner's bias at ``FULL_CHECK_POINTS`` full-size sampled predictors: the engine where it
+    is affordable, else the family's registered closed form (said so), fitted against ``R*``."""
+    from ..families import build_family
+    from ..mechanisms import build_mechanism
+
+    shape = tuple(int(s) for s in req.shape)
+    k = FULL_CHECK_POINTS if len(shape) == 1 else FULL_CHECK_POINTS_MATRIX
+    pts = sample_points(req.model_copy(update={"sampling": req.sampling.model_copy(update={"n_points": 8})}),
+                        target, shape, limit=k)
+    family = build_family(best["param"], shape)
+    mech = build_mechanism({"kind": best["mechanism"]}, family)
+    why = _engine_affordable(family, best["mechanism"])
+    t = np.asarray(_scoring.target_values(target, pts))
+    if why is None:
+        v, how = _scoring.engine_values(family, mech, pts), "engine"
+    else:
+        closed = family.closed_form(best["mechanism"])
+        if closed is None:
+            return {"points": 0, "shape": list(shape), "method": None, "skipped": why}
+        v, how = np.asarray([float(closed(p)) for p in pts]), "closed form"
+    # the slope must be the sliced fit's a; the offset grows with the size (per-coordinate constants)
+    offset = float(np.mean(v - best["a"] * t))
+    scale = float(np.max(np.abs(v - np.mean(v)))) or 1.0
+    dev = float(np.max(np.abs(v - best["a"] * t - offset))) / scale
+    out = {"points": len(pts), "shape": list(shape), "method": how, "max_deviation": dev,
+           "relative_to": "the spread of the values at those points, with the sliced fit's slope a"}
+    if why is not None:
+        out["engine_skipped"] = why
+    return out
+
+
+def _entry(req: DesignRequest, rank: int, r: dict) -> dict:
+    mapping, mspec = hyperparameters(req, r["mechanism"], r["a"])
+    return {
+        "rank": rank,
+        "id": r["id"],
+        "description": _describe(r),
+        "family": r["family"],
+        "mechanism": r["mechanism"],
+        **r.get("traits", {}),
+        "knob": r.get("knob_value"),
+        "rule": r.get("rule"),
+        "fit_error": r["fit_error"],
+        "a": r["a"],
+        "b": r["b"],
+        "param": _with_knob(r),
+        "mechanism_spec": mspec,
+        "hyperparameters": mapping,
+    }
+
+
+def engine_check(prob: Problem, best: dict) -> dict:
+    """The winner's bias recomputed by the autodiff engine at a few sampled points, at full size.
+
+    Reports how far the engine's shape values lie from the fitted line ``a R* + b`` there
+    (relative to the spread of the values): about the fit error when the scorer is right.
+    """
+    k = min(ENGINE_CHECK_POINTS, prob.points.shape[0])
+    family, mech = _scoring.build_pair(best["param"], best["mechanism"], prob.shape)
+    v = _scoring.engine_values(family, mech, prob.points[:k])
+    fitted = best["a"] * prob.t[:k] + best["b"]
+    spread = float(np.std(np.concatenate([v, fitted]))) or 1.0
+    dev = float(np.max(np.abs(v - fitted))) / spread if np.all(np.isfinite(v)) else None
+    return {"points": k, "max_deviation": dev, "relative_to": "the spread of the values at those points"}
 
 
 def _result(prob: Problem, state: dict, plot: str | None) -> dict:
     req = prob.request
     ranked = sorted(state["results"], key=rank_key)
     if not ranked:
-        raise NumericalFailure("no candidate was scored")
-    entries = []
-    for i, r in enumerate(ranked):
-        mapping, mspec = hyperparameters(req, r["mechanism"], r["a"])
-        entries.append({
-            "rank": i + 1,
-            "id": candidate_id(r),
-            "description": _describe(r),
-            "family": r["family"],
-            "mechanism": r["mechanism"],
-            **({"basis": r["basis"], "transform": r["transform"]} if r["family"] == "hadamard" else {}),
-            **({"depth": r["depth"]} if "depth" in r else {}),
-            "knob": r["knob"],
-            "fit_error": r["fit_error"],
-            "a": r["a"],
-            "b": r["b"],
-            "param": param_spec(prob, r),
-            "mechanism_spec": mspec,
-            "hyperparameters": mapping,
-        })
+        raise NumericalFailure("no candidate was scored: no family in the registry applies to this target and shape")
+    entries = [_entry(req, i + 1, r) for i, r in enumerate(ranked)]
     best = entries[0]
     if best["fit_error"] is None:
         raise NumericalFailure("every candidate's induced bias is singular (non-finite) on the sampled predictors")
     exact = best["fit_error"] < 1e-6
-    skipped = prob.domain == "vector" and req.transforms and exact_found(state["results"])
+    skipped = exact_found(state["results"])
     note = (
         f"{best['description']} matches the target's shape (fit error {best['fit_error']:.3g})."
         if exact else
         f"No candidate matches exactly with mechanisms {', '.join(req.mechanisms)}: the best achievable fit error "
         f"over the sampling distribution is {best['fit_error']:.3g} ({best['description']})."
     )
+    reasons = _inexact_reasons(prob) if not exact else []
+    if reasons:
+        note += " " + " ".join(reasons)
     result = {
         "target": req.target.model_dump(mode="json") if req.target.kind != "tabulated" else {"kind": "tabulated", "pairs": len(prob.t)},
         "shape": list(prob.shape),
@@ -493,12 +554,27 @@ def _result(prob: Problem, state: dict, plot: str | None) -> dict:
         "best": best,
         "candidates": entries,
         "candidates_scored": len(entries),
-        "transforms_skipped": "an exact knob-free match was found; a transform cannot rank above it" if skipped else None,
+        "refine_skipped": "an exact first-stage match was found; a refinement cannot rank above it" if skipped else None,
+        "engine_check": engine_check(prob, best),
         "plot": None,
     }
     if plot is not None:
         from ._plot import plot_design
 
-        plot_design(prob, ranked[0], best, plot)
+        plot_design(prob, best, plot)
         result["plot"] = str(plot)
     return result
+
+
+def _inexact_reasons(prob: Problem) -> list[str]:
+    """Why no exact design exists, where a family can say (e.g. a flat part of the target)."""
+    out = []
+    for spec_cls in FAMILIES.values():
+        explain = getattr(spec_cls, "inexact_reasons", None)
+        if explain is not None:
+            out.extend(explain(prob))
+    return out
+
+
+__all__ = ["DesignCancelled", "Problem", "build_problem", "candidate", "design", "engine_check", "exact_found",
+           "hyperparameters", "new_state", "rank_key", "sample_points"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
-from .._specs import pydantic_error, validate_spec  # noqa: F401  (pydantic_error re-exported)
+from .._specs import pydantic_error, validate_tagged  # noqa: F401  (pydantic_error re-exported)
 from ._base import Family, Params
 from ._matrix import tangents_at_identity  # noqa: F401  (for designer.geometry)
 from .attention_qk import AttentionQK, AttentionQKSpec
@@ -33,12 +33,11 @@ FAMILIES: dict[str, type] = {
 }
 
 ParamSpec = Annotated[Union[tuple(FAMILIES.values())], Field(discriminator="family")]
-_ADAPTER = TypeAdapter(ParamSpec)
 
 
 def parse_param_spec(spec: Any, field: str = "param"):
     """Validate a family spec given as a dict, JSON text or spec object (nested terms included)."""
-    parsed = validate_spec(_ADAPTER, spec, field)
+    parsed = validate_tagged(FAMILIES, 'family', spec, field)
     check_nested = getattr(parsed, "check_nested", None)
     if check_nested is not None:
         check_nested(field)

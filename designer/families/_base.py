@@ -24,16 +24,16 @@ import abc
 import math
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import LazyPytree, jnp
 import numpy as np
 
 from ..errors import DesignerInputError
 
-Params = dict[str, jax.Array]
+Params = dict[str, "jax.Array"]
 
 
-class Family(abc.ABC):
+class Family(LazyPytree, abc.ABC):
     """Abstract base of every parameterization family (see module docstring)."""
 
     name: ClassVar[str]
@@ -111,7 +111,7 @@ class Family(abc.ABC):
     def n_params(self) -> int:
         return sum(math.prod(s) for s in self.param_shapes().values())
 
-    def init_params(self, key: jax.Array, scale: float = 1.0, dtype: Any = jnp.float32) -> Params:
+    def init_params(self, key: jax.Array, scale: float = 1.0, dtype: Any = "float32") -> Params:
         """Independent normal entries of standard deviation ``scale``."""
         shapes = self.param_shapes()
         keys = jax.random.split(key, len(shapes))
@@ -119,6 +119,12 @@ class Family(abc.ABC):
             name: scale * jax.random.normal(k, shape, dtype)
             for k, (name, shape) in zip(keys, sorted(shapes.items()))
         }
+
+    def closed_form(self, mechanism: str):
+        """A closed form of ``mechanism``'s shape (``unit = 1``), ``z -> shape``, registered next to
+        the family; ``None`` (the default) means the engine computes it. Checked against the
+        engine for every family and mechanism by tests/geometry/test_registered_closed_forms.py."""
+        return None
 
     def check_point(self, z: np.ndarray, field: str = "points") -> None:
         """Host-side validation of one predictor (shape, finiteness); raises DesignerInputError."""

@@ -6,8 +6,8 @@ import contextlib
 import contextvars
 import functools
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 import numpy as np
 
 
@@ -72,15 +72,20 @@ def _taylor_expm(x: jnp.ndarray, squarings: int = 4, degree: int = 10) -> jnp.nd
     return result
 
 
-@jax.custom_jvp
-def _expm_tangent_at_identity(x):
-    return _taylor_expm(x)
+@functools.cache
+def _expm_tangent_at_identity():
+    """``expm`` with a custom JVP whose tangent is ``dX`` (made on first use: JAX loads lazily)."""
 
+    @jax.custom_jvp
+    def expm_at_identity(x):
+        return _taylor_expm(x)
 
-@_expm_tangent_at_identity.defjvp
-def _expm_tangent_at_identity_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    return _taylor_expm(x), dx  # d exp at X = 0 is the identity map (only there)
+    @expm_at_identity.defjvp
+    def _jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return _taylor_expm(x), dx  # d exp at X = 0 is the identity map (only there)
+
+    return expm_at_identity
 
 
 _AT_IDENTITY = contextvars.ContextVar("designer_tangents_at_identity", default=False)
@@ -114,7 +119,7 @@ def expm(x: jnp.ndarray) -> jnp.ndarray:
     1e-18 for ``|X| <= 2`` and 1e-11 at ``|X| = 8``, beyond the group elements used here.
     """
     if _AT_IDENTITY.get():
-        return _expm_tangent_at_identity(x)
+        return _expm_tangent_at_identity()(x)
     return _taylor_expm(x)
 
 

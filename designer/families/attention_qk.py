@@ -16,16 +16,16 @@ The softmax scale ``1/sqrt(d_head)`` is a constant outside the predictor.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
-from .._jax import matmul
 from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
 
 
@@ -58,6 +58,8 @@ class AttentionQK(Family):
 
         Differentiable in reverse mode only (:func:`designer._jax.matmul`, for the simulator).
         """
+        from .._jax import matmul  # JAX-only module: imported when the model runs
+
         return matmul(x @ params["WQ"], (x @ params["WK"]).T) / jnp.sqrt(self.d_head)
 
     @property
@@ -109,7 +111,7 @@ class AttentionQK(Family):
             rank_one_check(np.asarray(z), field, "head column")
 
 
-jax.tree_util.register_dataclass(AttentionQK, data_fields=[], meta_fields=["d_emb", "d_head", "symmetry"])
+register_dataclass(AttentionQK, data_fields=[], meta_fields=["d_emb", "d_head", "symmetry"])
 
 
 class AttentionQKSpec(BaseModel):
@@ -139,3 +141,25 @@ class AttentionQKSpec(BaseModel):
             require(self.symmetry == "gl", "param.d_head", "give d_head, or points to take it from")
             d_head = d_emb
         return AttentionQK(d_emb=d_emb, d_head=d_head, symmetry=self.symmetry)
+
+    # -- the design search: spectral targets of W_Q W_K^T, scored by the engine --
+    #: Largest d_emb the search tries: the engine's GL(d_head) Gram has d_head^2 (d_head^2 + 1) / 2
+    #: entries per point.
+    DESIGN_MAX_SIDE: ClassVar[int] = 32
+
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        """Square matrix targets: ``M = W_Q W_K^T`` with the full GL(d_head) symmetry, d_head = d_emb."""
+        from ..design._search import candidate
+
+        if screened is not None or problem.domain != "matrix" or problem.shape[0] != problem.shape[1]:
+            return []
+        d = problem.shape[0]
+        if d > cls.DESIGN_MAX_SIDE:
+            return []
+        param = {"family": "attention_qk", "symmetry": "gl", "d_emb": d, "d_head": d}
+        fam = cls.model_validate(param).build(problem.shape)
+        return [candidate("attention_qk", param, m, group=f"attention_qk/{m}", chunk=1, complexity=[0, 2],
+                          traits={"symmetry": "gl"},
+                          description=f"attention scores W_Q W_K^T (GL(d_head) symmetry), {m.replace('_', ' ')}")
+                for m in problem.applicable(fam)]

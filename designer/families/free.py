@@ -14,12 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._lazy_tree import register_dataclass
+from .._lazy import register_dataclass
 from ._base import Family, require
 
 
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=[], meta_fields=["shape", "span"])
 class Free(Family):
     shape: tuple[int, ...]
     span: str = "constant"
@@ -67,6 +66,9 @@ class Free(Family):
         import jax.numpy as jnp
 
         return jnp.zeros((), z.dtype)  # no mechanism touches these parameters
+
+
+register_dataclass(Free, data_fields=[], meta_fields=["shape", "span"])
 
 
 class FreeSpec(BaseModel):

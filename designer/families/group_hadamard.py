@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
@@ -59,6 +60,12 @@ class GroupHadamard(Family):
     def block_action(self, x, t):
         return x * jnp.exp(jnp.concatenate([t, jnp.broadcast_to(-t, (self.group_size,))]))
 
+    def closed_form(self, mechanism: str):
+        """The registered closed form of ``mechanism``'s shape, ``z -> shape``, or ``None``."""
+        from ._group_closed import closed_form
+
+        return closed_form(self, mechanism)
+
     def balanced_point(self, z):
         zg = z.reshape(self.n_groups, self.group_size)
         norm = jnp.linalg.norm(zg, axis=1)
@@ -68,7 +75,7 @@ class GroupHadamard(Family):
         return {"s": s, "v": v.reshape(-1)}
 
 
-jax.tree_util.register_dataclass(GroupHadamard, data_fields=[], meta_fields=["dim", "group_size"])
+register_dataclass(GroupHadamard, data_fields=[], meta_fields=["dim", "group_size"])
 
 
 class GroupHadamardSpec(BaseModel):
@@ -88,3 +95,16 @@ class GroupHadamardSpec(BaseModel):
         require(dim is not None, "param.dim", "give dim or points to take it from")
         require(dim % self.group_size == 0, "param.group_size", f"group_size={self.group_size} does not divide d={dim}")
         return GroupHadamard(dim=dim, group_size=self.group_size)
+
+    # -- the design search (closed forms registered next to the family: _group_closed.py) --
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        from . import _group_closed
+
+        return _group_closed.design_candidates(problem, screened)
+
+    @classmethod
+    def score_candidates(cls, problem, chunk):
+        from . import _group_closed
+
+        return _group_closed.score_candidates(problem, chunk)

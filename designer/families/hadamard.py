@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-import jax
-import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
+
+from designer._lazy import jnp, register_dataclass
 
 from .. import limits
 from ..linear_maps import BasisSpec, NamedMap, build_map
@@ -82,6 +82,12 @@ class Hadamard(Family):
         logs = jnp.concatenate([t, zero]) - jnp.concatenate([zero, t])
         return x * jnp.exp(logs)
 
+    def closed_form(self, mechanism: str):
+        """The registered closed form of ``mechanism``'s shape, ``z -> shape``, or ``None``."""
+        from ._hadamard_closed import closed_form
+
+        return closed_form(self, mechanism)
+
     def balanced_point(self, z):
         c = self.coefficients(z)
         a = jnp.abs(c) ** (1.0 / self.depth)
@@ -90,7 +96,7 @@ class Hadamard(Family):
         return {"u": u}
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     Hadamard, data_fields=["basis", "transform"], meta_fields=["depth", "dim", "matrix_shape"]
 )
 
@@ -126,3 +132,16 @@ class HadamardSpec(BaseModel):
         basis = build_map(self.basis, matrix_shape or (dim,), "param.basis")
         transform = self.transform.build("param.transform") if self.transform is not None else IdentityTransform()
         return Hadamard(depth=self.depth, dim=dim, basis=basis, transform=transform, matrix_shape=matrix_shape)
+
+    # -- the design search (closed forms registered next to the family: _hadamard_closed.py) --
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.design_candidates(problem, screened)
+
+    @classmethod
+    def score_candidates(cls, problem, chunk):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.score_candidates(problem, chunk)

@@ -13,13 +13,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
-from .._lazy_tree import register_dataclass
+from .._lazy import register_dataclass
 from ..linear_maps import BasisSpec, build_map
 from ._base import Family, require
 
 
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=["basis"], meta_fields=["shape"])
 class Linear(Family):
     basis: Any
     shape: tuple[int, ...]
@@ -55,6 +54,9 @@ class Linear(Family):
 
     def balanced_point(self, z):
         return {"theta": self.basis.analysis(z)}
+
+
+register_dataclass(Linear, data_fields=["basis"], meta_fields=["shape"])
 
 
 class LinearSpec(BaseModel):

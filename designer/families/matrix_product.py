@@ -18,10 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from designer._lazy import jnp, register_dataclass
 
 from .. import limits
 from ..transforms import IdentityTransform, TransformSpec
@@ -101,6 +101,12 @@ class MatrixProduct(Family):
             ws[k + 1] = expm(-g) @ ws[k + 1]
         return jnp.concatenate([w.reshape(-1) for w in ws])
 
+    def closed_form(self, mechanism: str):
+        """The registered closed form of ``mechanism``'s shape, ``z -> shape``, or ``None``."""
+        from ._matrix_closed import closed_form
+
+        return closed_form(self, mechanism)
+
     def balanced_point(self, z):
         u, s, vt = truncated_svd(z, self.rank)
         if self.spectral:
@@ -110,7 +116,7 @@ class MatrixProduct(Family):
         return {f"W{k + 1}": w for k, w in enumerate(ws)}
 
 
-jax.tree_util.register_dataclass(MatrixProduct, data_fields=["transform"], meta_fields=["rows", "cols", "rank", "depth"])
+register_dataclass(MatrixProduct, data_fields=["transform"], meta_fields=["rows", "cols", "rank", "depth"])
 
 
 class MatrixProductSpec(BaseModel):
@@ -136,3 +142,16 @@ class MatrixProductSpec(BaseModel):
         rank = self.rank if self.rank is not None else min(rows, cols)
         transform = self.transform.build("param.transform") if self.transform is not None else IdentityTransform()
         return MatrixProduct(rows=rows, cols=cols, rank=rank, depth=self.depth, transform=transform)
+
+    # -- the design search (closed forms registered next to the family: _matrix_closed.py) --
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        from . import _matrix_closed
+
+        return _matrix_closed.design_candidates(problem, screened)
+
+    @classmethod
+    def score_candidates(cls, problem, chunk):
+        from . import _matrix_closed
+
+        return _matrix_closed.score_candidates(problem, chunk)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
-from .._jax import matmul
 from ._base import Family, rank_one_check, require
 from ._matrix import svd
 
@@ -48,6 +48,8 @@ class ReluTwoLayer(Family):
 
         Differentiable in reverse mode only (:func:`designer._jax.matmul`, for the simulator).
         """
+        from .._jax import matmul  # JAX-only module: imported when the model runs
+
         return matmul(jax.nn.relu(matmul(x, params["W"].T)), params["V"])
 
     @property
@@ -87,7 +89,7 @@ class ReluTwoLayer(Family):
         rank_one_check(np.asarray(z).reshape(self.hidden, self.outputs, self.inputs), field, "unit")
 
 
-jax.tree_util.register_dataclass(ReluTwoLayer, data_fields=[], meta_fields=["hidden", "inputs", "outputs"])
+register_dataclass(ReluTwoLayer, data_fields=[], meta_fields=["hidden", "inputs", "outputs"])
 
 
 class ReluTwoLayerSpec(BaseModel):

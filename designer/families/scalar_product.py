@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict
 
 from ._base import Family, require
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class ScalarProduct(Family):
     """``z = u v``; symmetry ``(u, v) -> (e^t u, e^-t v)``; balanced ``|u| = |v| = sqrt|z|``."""

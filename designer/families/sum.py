@@ -27,13 +27,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
-from .._lazy_tree import register_dataclass
+from .._lazy import register_dataclass
 from ..errors import DesignerInputError
 from ._base import Family, require
 
 
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=["term", "weight"], meta_fields=[])
 class Scaled(Family):
     """``z = w phi(theta)``: a term of a sum with its weight (same group, same parameters)."""
 
@@ -88,8 +87,10 @@ class Scaled(Family):
         return mechanism.orbit_shape(self, z)
 
 
+register_dataclass(Scaled, data_fields=["term", "weight"], meta_fields=[])
+
+
 @dataclasses.dataclass(frozen=True)
-@register_dataclass(data_fields=["terms", "weights"], meta_fields=[])
 class Sum(Family):
     terms: tuple
     weights: tuple
@@ -185,6 +186,9 @@ class Sum(Family):
 
     def induced_shape(self, mechanism, z):
         return self.fibre_minimum(mechanism.fibre_functional, z).value
+
+
+register_dataclass(Sum, data_fields=["terms", "weights"], meta_fields=[])
 
 
 class SumSpec(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
-from .._specs import validate_spec
+from .._specs import validate_tagged
 from ._base import Mechanism
 from .gauge import Gauge, GaugeSpec
 from .label_noise import LabelNoise, LabelNoiseSpec, hessian_trace
@@ -20,12 +20,11 @@ MECHANISMS: dict[str, type] = {
 }
 
 MechanismSpec = Annotated[Union[tuple(MECHANISMS.values())], Field(discriminator="kind")]
-_ADAPTER = TypeAdapter(MechanismSpec)
 
 
 def parse_mechanism_spec(spec: Any, field: str = "mechanism"):
     """Validate a mechanism spec given as a dict, JSON text or spec object."""
-    return validate_spec(_ADAPTER, spec, field)
+    return validate_tagged(MECHANISMS, 'kind', spec, field)
 
 
 def build_mechanism(spec: Any, family=None) -> Mechanism:

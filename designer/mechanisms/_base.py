@@ -5,13 +5,36 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-import jax
+from designer._lazy import LazyPytree, jax
 
 from ..errors import DesignerInputError
 from ..families import Family
 
 
-class Mechanism(abc.ABC):
+def finish_hyperparameters(request, a: float, make) -> tuple[dict, dict | None]:
+    """Shared part of a mechanism spec's ``hyperparameters(request, a)``.
+
+    The induced bias is ``unit * shape`` with ``shape ~ a R* + b``, so ``unit = lambda / a`` gives
+    ``lambda R*(z) + const`` for the requested strength ``lambda``. ``make(unit)`` returns the
+    mechanism's ``(mapping, spec)``; the spec is validated (``None``, with a note, when a value
+    leaves its valid range). A scale that is not positive has no mapping.
+    """
+    from . import parse_mechanism_spec
+
+    lam = request.strength
+    if not a > 0:
+        return {"note": "no positive scale: the induced bias does not increase with the target"}, None
+    mapping, spec = make(lam / a)
+    mapping["strength"] = lam
+    try:
+        parse_mechanism_spec(spec)
+    except DesignerInputError as exc:
+        mapping["note"] = f"the required value is outside the mechanism's valid range ({exc})"
+        spec = None
+    return mapping, spec
+
+
+class Mechanism(LazyPytree, abc.ABC):
     """A noise or penalty mechanism (theory.md sections 2-3).
 
     ``bias(family, z)`` is a pure, jit- and vmap-compatible function of one predictor; additive

@@ -15,17 +15,18 @@ for Hadamard products; not for ``P Q`` with m != n). Hadamard depth 2 gives
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DesignerInputError
 from ..families import Family
 from ..geometry import minimize_over_orbit
-from ._base import Mechanism
+from ._base import Mechanism, finish_hyperparameters
 
 
 def hessian_trace(family: Family, params, second_moment=None) -> jax.Array:
@@ -71,7 +72,7 @@ class LabelNoise(Mechanism):
         return result.value
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     LabelNoise, data_fields=["variance", "learning_rate", "second_moment"], meta_fields=["max_steps"]
 )
 
@@ -86,6 +87,25 @@ class LabelNoiseSpec(BaseModel):
     second_moment: list[float] | list[list[float]] | None = Field(
         None, description="E[x x^T] of the inputs: its diagonal (a list) or the full matrix; identity when omitted"
     )
+
+    #: Rank among mechanisms when designs tie (smaller first).
+    rank: ClassVar[int] = 1
+
+    @classmethod
+    def hyperparameters(cls, request, a: float) -> tuple[dict, dict | None]:
+        """``eta sigma^2 / 4 = lambda / a``: the label-noise variance at the request's learning rate."""
+        eta = request.learning_rate
+
+        def make(unit):
+            mapping = {
+                "label_noise_variance": 4.0 * unit / eta,
+                "learning_rate": eta,
+                "learning_rate_times_variance": 4.0 * unit,
+                "relation": "eta sigma^2 / 4 = lambda / a",
+            }
+            return mapping, {"kind": "label_noise", "variance": 4.0 * unit / eta, "learning_rate": eta}
+
+        return finish_hyperparameters(request, a, make)
 
     def build(self, family: Family | None = None) -> LabelNoise:
         sm = None
@@ -107,5 +127,5 @@ class LabelNoiseSpec(BaseModel):
                     raise DesignerInputError("mechanism.second_moment", "the matrix must be symmetric")
                 if np.linalg.eigvalsh(sm).min() < -1e-10 * max(1.0, np.abs(sm).max()):
                     raise DesignerInputError("mechanism.second_moment", "the matrix must be positive semi-definite")
-            sm = jnp.asarray(sm)
+            sm = np.ascontiguousarray(sm)
         return LabelNoise(float(self.variance), float(self.learning_rate), sm)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
-import jax
+from designer._lazy import jax
+from designer._lazy import register_dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..geometry import squared_norm
-from ._base import Mechanism
+from ._base import Mechanism, finish_hyperparameters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +31,7 @@ class WeightDecay(Mechanism):
         return 0.5 * squared_norm(params)
 
 
-jax.tree_util.register_dataclass(WeightDecay, data_fields=["strength"], meta_fields=[])
+register_dataclass(WeightDecay, data_fields=["strength"], meta_fields=[])
 
 
 class WeightDecaySpec(BaseModel):
@@ -39,6 +40,14 @@ class WeightDecaySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["weight_decay"] = "weight_decay"
     strength: float = Field(1.0, gt=0.0, le=1e6, description="lambda")
+
+    #: Rank among mechanisms when designs tie (smaller first): an explicit penalty is the simplest.
+    rank: ClassVar[int] = 0
+
+    @classmethod
+    def hyperparameters(cls, request, a: float) -> tuple[dict, dict | None]:
+        """Weight decay ``lambda_wd = lambda / a`` gives ``lambda R*(z) + const`` (bias = unit * shape)."""
+        return finish_hyperparameters(request, a, lambda unit: ({"weight_decay": unit}, {"kind": "weight_decay", "strength": unit}))
 
     def build(self, family=None) -> WeightDecay:
         return WeightDecay(float(self.strength))

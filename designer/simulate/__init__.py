@@ -1,20 +1,43 @@
-"""SGD simulator in JAX (issue 4): scan inside jit, vmap over seeds and hyperparameters.
+"""SGD simulator in JAX: scan inside jit, vmap over seeds and hyperparameters.
 
-Public names only; the implementation lives in the private modules beside this file.
+Public names only, loaded on first use (the specs ``NoiseSpec`` and ``TaskSpec`` import without
+JAX); the implementation lives in the private modules beside this file.
 """
 
-from ._metrics import balance_ratios, model_metrics
-from ._models import Plain, build_model
-from ._noise import (
-    NOISES, Bernoulli, Clip, Hyper, L1Penalty, LabelNoise, Langevin, Minibatch, NoiseSpec, Piece,
-    Sampler, WeightDecay, build_noise, symmetric_alpha_stable,
-)
-from ._simulator import RESULTS, Simulation, Simulator, State, StepInfo
-from .tasks import TASKS, PredictorTask, Task, TaskSpec, build_task
+from __future__ import annotations
 
-__all__ = [
-    "NOISES", "RESULTS", "TASKS", "Bernoulli", "Clip", "Hyper", "L1Penalty", "LabelNoise", "Langevin",
-    "Minibatch", "NoiseSpec", "Piece", "Plain", "PredictorTask", "Sampler", "Simulation", "Simulator",
-    "State", "StepInfo", "Task", "TaskSpec", "WeightDecay", "balance_ratios", "build_model",
-    "build_noise", "build_task", "model_metrics", "symmetric_alpha_stable",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    'balance_ratios': '._metrics',
+    'model_metrics': '._metrics',
+    'Plain': '._models',
+    'build_model': '._models',
+    'NOISES': '._noise',
+    'Bernoulli': '._noise',
+    'Clip': '._noise',
+    'Hyper': '._noise',
+    'L1Penalty': '._noise',
+    'LabelNoise': '._noise',
+    'Langevin': '._noise',
+    'Minibatch': '._noise',
+    'NoiseSpec': '._noise',
+    'Piece': '._noise',
+    'Sampler': '._noise',
+    'WeightDecay': '._noise',
+    'build_noise': '._noise',
+    'symmetric_alpha_stable': '._noise',
+    'RESULTS': '._simulator',
+    'Simulation': '._simulator',
+    'Simulator': '._simulator',
+    'State': '._simulator',
+    'StepInfo': '._simulator',
+    'TASKS': '.tasks',
+    'PredictorTask': '.tasks',
+    'Task': '.tasks',
+    'TaskSpec': '.tasks',
+    'build_task': '.tasks',
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -11,8 +11,9 @@ import dataclasses
 import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 
 from ..errors import DesignerInputError
 from ..families import build_family
@@ -39,11 +40,11 @@ class Plain:
     def predictor(self, params):
         return params["w"]
 
-    def init_params(self, key, scale: float = 1.0, dtype: Any = jnp.float32):
+    def init_params(self, key, scale: float = 1.0, dtype: Any = "float32"):
         return {"w": scale * jax.random.normal(key, tuple(self.shape), dtype)}
 
 
-jax.tree_util.register_dataclass(Plain, data_fields=[], meta_fields=["shape"])
+register_dataclass(Plain, data_fields=[], meta_fields=["shape"])
 
 
 def build_model(spec: Any, shape: tuple[int, ...] | None = None):

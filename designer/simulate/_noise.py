@@ -25,8 +25,8 @@ import dataclasses
 import math
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..errors import DesignerInputError
@@ -157,12 +157,13 @@ class Bernoulli(Sampler):
 
 # -- label noise ---------------------------------------------------------------------------------
 
-def symmetric_alpha_stable(key, alpha: float, shape, dtype=jnp.float32):
+def symmetric_alpha_stable(key, alpha: float, shape, dtype=None):
     """Standard symmetric alpha-stable samples (Chambers-Mallows-Stuck, skewness 0).
 
     ``X = sin(alpha V) / cos(V)^(1/alpha) * (cos((1 - alpha) V) / W)^((1 - alpha)/alpha)`` with
     ``V ~ U(-pi/2, pi/2)``, ``W ~ Exp(1)``; ``alpha = 2`` gives ``N(0, 2)``, ``alpha = 1`` Cauchy.
     """
+    dtype = jnp.float32 if dtype is None else dtype
     kv, kw = jax.random.split(key)
     half_pi = jnp.asarray(math.pi / 2, dtype)
     v = jax.random.uniform(kv, shape, dtype, -half_pi, half_pi)
@@ -309,11 +310,11 @@ class Langevin(Piece):
 
 # -- specs ---------------------------------------------------------------------------------------
 
-class _Spec(BaseModel):
+class _PieceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MinibatchSpec(_Spec):
+class MinibatchPieceSpec(_PieceSpec):
     """Uniform minibatches (for streaming tasks: fresh samples of this size)."""
 
     kind: Literal["minibatch"] = "minibatch"
@@ -329,7 +330,7 @@ class MinibatchSpec(_Spec):
         return Minibatch(batch_size=self.batch_size, replacement=self.replacement, max_batch_size=cap)
 
 
-class BernoulliSpec(_Spec):
+class BernoulliPieceSpec(_PieceSpec):
     """Each example kept independently with probability ``fraction`` (paper Fig. 4)."""
 
     kind: Literal["bernoulli"] = "bernoulli"
@@ -340,7 +341,7 @@ class BernoulliSpec(_Spec):
         return Bernoulli(fraction=self.fraction, normalize=self.normalize)
 
 
-class LabelNoiseSpec(_Spec):
+class LabelNoisePieceSpec(_PieceSpec):
     """Fresh label noise each step."""
 
     kind: Literal["label_noise"] = "label_noise"
@@ -357,7 +358,7 @@ class LabelNoiseSpec(_Spec):
                           alpha=self.alpha, unit_variance=self.unit_variance)
 
 
-class LangevinSpec(_Spec):
+class LangevinPieceSpec(_PieceSpec):
     """Isotropic Gaussian parameter noise (Euler-Maruyama Langevin)."""
 
     kind: Literal["langevin"] = "langevin"
@@ -367,7 +368,7 @@ class LangevinSpec(_Spec):
         return Langevin(temperature=self.temperature)
 
 
-class ClipSpec(_Spec):
+class ClipPieceSpec(_PieceSpec):
     """Gradient clipping."""
 
     kind: Literal["clip"] = "clip"
@@ -378,7 +379,7 @@ class ClipSpec(_Spec):
         return Clip(max_norm=self.max_norm, mode=self.mode)
 
 
-class WeightDecaySpec(_Spec):
+class WeightDecayPieceSpec(_PieceSpec):
     """Weight decay (coupled gradient term or multiplicative shrink after the step)."""
 
     kind: Literal["weight_decay"] = "weight_decay"
@@ -389,7 +390,7 @@ class WeightDecaySpec(_Spec):
         return WeightDecay(strength=self.strength, mode=self.mode)
 
 
-class L1PenaltySpec(_Spec):
+class L1PenaltyPieceSpec(_PieceSpec):
     """Explicit L1 penalty on the predictor."""
 
     kind: Literal["l1_penalty"] = "l1_penalty"
@@ -401,13 +402,13 @@ class L1PenaltySpec(_Spec):
 
 #: noise kind -> its pydantic spec (``build()`` makes the piece).
 NOISES: dict[str, type] = {
-    "minibatch": MinibatchSpec,
-    "bernoulli": BernoulliSpec,
-    "label_noise": LabelNoiseSpec,
-    "langevin": LangevinSpec,
-    "clip": ClipSpec,
-    "weight_decay": WeightDecaySpec,
-    "l1_penalty": L1PenaltySpec,
+    "minibatch": MinibatchPieceSpec,
+    "bernoulli": BernoulliPieceSpec,
+    "label_noise": LabelNoisePieceSpec,
+    "langevin": LangevinPieceSpec,
+    "clip": ClipPieceSpec,
+    "weight_decay": WeightDecayPieceSpec,
+    "l1_penalty": L1PenaltyPieceSpec,
 }
 
 NoiseSpec = Annotated[Union[tuple(NOISES.values())], Field(discriminator="kind")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
-from .._specs import validate_spec
+from .._specs import validate_tagged
 from ._base import Target
 from .basis_l1 import BasisL1, BasisL1Spec
 from .elastic_net import ElasticNet, ElasticNetSpec
@@ -19,6 +19,7 @@ from .log_sum import LogSum, LogSumSpec
 from .lp import Lp, LpSpec
 from .mcp import Mcp, McpSpec
 from .nuclear import Nuclear, NuclearSpec
+from .path_norm import PathNorm, PathNormSpec
 from .scad import Scad, ScadSpec
 from .schatten import Schatten, SchattenSpec
 from .tabulated import Tabulated, TabulatedSpec
@@ -43,15 +44,15 @@ TARGETS: dict[str, type] = {
     "mcp": McpSpec,
     "fused_lasso": FusedLassoSpec,
     "tv_2d": TotalVariation2DSpec,
+    "path_norm": PathNormSpec,
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
-_ADAPTER = TypeAdapter(TargetSpec)
 
 
 def parse_target_spec(spec: Any, field: str = "target"):
     """Validate a target spec given as a dict, JSON text or spec object (errors name the field)."""
-    return validate_spec(_ADAPTER, spec, field)
+    return validate_tagged(TARGETS, 'kind', spec, field)
 
 
 def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
@@ -61,6 +62,6 @@ def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
 
 __all__ = [
     "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
-    "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear",
+    "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear", "PathNorm",
     "Scad", "Schatten", "Tabulated", "TotalVariation", "TotalVariation2D",
 ]

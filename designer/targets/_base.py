@@ -35,12 +35,12 @@ from __future__ import annotations
 import abc
 from typing import Callable, ClassVar
 
-import jax
+from designer._lazy import LazyPytree, jax
 
 from ..errors import DesignerInputError
 
 
-class Target(abc.ABC):
+class Target(LazyPytree, abc.ABC):
     """Abstract base of every target regularizer (see module docstring)."""
 
     kind: ClassVar[str]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import bases
@@ -32,7 +33,7 @@ class BasisL1(Target):
         return jnp.sum(jnp.abs(jnp.asarray(bases.analysis(self.basis, self.dim), z.dtype) @ z))
 
 
-jax.tree_util.register_dataclass(BasisL1, data_fields=[], meta_fields=["basis", "dim"])
+register_dataclass(BasisL1, data_fields=[], meta_fields=["basis", "dim"])
 
 
 class BasisL1Spec(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +30,7 @@ class GroupL21(Target):
         return sum(jnp.linalg.norm(z[bounds[g]:bounds[g + 1]]) for g in range(len(self.sizes)))
 
 
-jax.tree_util.register_dataclass(GroupL21, data_fields=[], meta_fields=["sizes"])
+register_dataclass(GroupL21, data_fields=[], meta_fields=["sizes"])
 
 
 class GroupL21Spec(BaseModel):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, Union
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import register_dataclass
+from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,12 +37,13 @@ class Tabulated(Target):
         return self.domain_name
 
     def value(self, z):
-        flat = self.points.reshape(self.points.shape[0], -1)
+        points, values = jnp.asarray(self.points), jnp.asarray(self.values)
+        flat = points.reshape(points.shape[0], -1)
         dist = jnp.sum((flat - z.reshape(1, -1)) ** 2, axis=1)
-        return self.values[jnp.argmin(dist)]
+        return values[jnp.argmin(dist)]
 
 
-jax.tree_util.register_dataclass(Tabulated, data_fields=["points", "values"], meta_fields=["domain_name"])
+register_dataclass(Tabulated, data_fields=["points", "values"], meta_fields=["domain_name"])
 
 Number = float
 Point = Union[list[float], list[list[float]]]
@@ -85,4 +87,4 @@ class TabulatedSpec(BaseModel):
             points[i], values[i] = z, pair.value
         if np.ptp(values) == 0:
             raise DesignerInputError("target.pairs", "all tabulated values are equal; a constant target has no shape to fit")
-        return Tabulated(jnp.asarray(points), jnp.asarray(values), domain)
+        return Tabulated(points, values, domain)

@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax, pytree
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import DesignerInputError
 from ._base import Target, check_domain
 
 
-@jax.tree_util.register_dataclass
+@pytree
 @dataclasses.dataclass(frozen=True)
 class TotalVariation2D(Target):
     kind = "tv_2d"

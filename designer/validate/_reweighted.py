@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _solvers
 
-EPS_SCHEDULE = tuple(10.0 ** -e for e in range(0, 9))  # 1 .. 1e-8, continuation of Chartrand-Yin
+EPS_SCHEDULE = tuple(10.0 ** -e for e in range(9))  # 1 .. 1e-8, continuation of Chartrand-Yin
 
 
 def _vector_derivative(kind: str, p: float, eps_target: float) -> Callable[[np.ndarray, float], np.ndarray]:
@@ -112,12 +112,10 @@ def reweighted_vector(target_spec: dict, problem: dict, lam: float, constrained:
             runs.append((f"IRLS (Chartrand-Yin) start {s}", *_prune_vector(x, y, z, lam, constrained, scale, objective)))
     for s in range(1, starts):  # random restarts of reweighted L1 (random initial weights)
         z = _weighted_l1(x, y, lam, rng.uniform(0.2, 5.0, x.shape[1]), constrained)
-        z0 = z
         for eps in cont:
             for _ in range(2):
                 z = _weighted_l1(x, y, lam, deriv(np.abs(z), eps), constrained)
         runs.append((f"reweighted L1 random weights {s}", *_prune_vector(x, y, z, lam, constrained, scale, objective)))
-        del z0
     label, z, f = min(runs, key=lambda r: r[2])
     return {"z": z, "objective": f, "solver": "reweighted solvers, best of restarts: " + label,
             "restarts": [{"method": r[0], "objective": float(r[2])} for r in runs],

@@ -121,7 +121,6 @@ def mechanism_setup(entry: dict, spec: ValidationSpec, task_spec: dict, problem:
     :mod:`._auto` and recorded in ``defaults`` with that rule.
     """
     mech = entry["mechanism"]
-    mspec = entry.get("mechanism_spec") or {}
     hp = entry.get("hyperparameters") or {}
     a = float(entry.get("a") or 0.0)
     if a <= 0:
@@ -186,7 +185,6 @@ def mechanism_setup(entry: dict, spec: ValidationSpec, task_spec: dict, problem:
     if spec.schedule is None:
         defaults["schedule"] = {"value": out["schedule"], "rule": "label noise: learning rate / 10 when the distance to the "
                                 "predicted limit stops improving (at most twice, V1's schedule); otherwise constant"}
-    del mspec
     return out, defaults
 
 
@@ -434,14 +432,14 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
     records = {k: np.stack(v, axis=1) if np.ndim(v[0]) else np.asarray(v) for k, v in rec.items() if k != "step"}
     records["step"] = np.broadcast_to(np.asarray(rec["step"]), (seeds, len(rec["step"])))
     return {"state": state, "data": data, "records": records, "steps": done, "stopped_by": stopped, "retries": retries,
-            "learning_rate": lr, "chunk": chunk, "cap": cap}
+            "learning_rate": lr, "chunk": chunk, "cap": cap, "n_traces": sim.n_traces}
 
 
 TOLERANCE = {"weight_decay": 1e-4, "weight_decay_unpolished": 1e-2, "noise": 0.05}
 FIT_TOLERANCE = 1e-2
 
 
-def verdict(entry: dict, design: dict, setup: dict, sol: dict, ours: list[float], fits: list[float], loss_zero: float,
+def verdict(entry: dict, setup: dict, sol: dict, ours: list[float], fits: list[float], loss_zero: float,
             constrained: bool, tolerance: float, stopped_by: str) -> dict:
     """Was the target's bias delivered? The trained objective against the reference solver's."""
     ref = sol["objective"]
@@ -598,7 +596,7 @@ def validate(design: dict, spec: Any, *, progress: Callable[[dict], None] | None
         shifted = [o["objective"] - (r0 if constrained else setup["lam"] * r0) for o in ours]
         tolerance = spec.tolerance if spec.tolerance is not None else (
             TOLERANCE["noise"] if constrained else TOLERANCE["weight_decay" if polished else "weight_decay_unpolished"])
-        result_verdict = verdict(entry, design, setup, sol, shifted, [o["data_loss"] for o in ours],
+        result_verdict = verdict(entry, setup, sol, shifted, [o["data_loss"] for o in ours],
                                  data_loss(problem, np.zeros(shape)), constrained, tolerance, run["stopped_by"])
     else:
         result_verdict = {"delivered": None, "message": "no verdict: " + str(sol.get("reason", "the solver returned no solution"))}

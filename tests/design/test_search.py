@@ -11,7 +11,7 @@ import pytest
 
 from designer.bias import evaluate_points
 from designer.design import DesignCancelled, design
-from designer.design import _evaluate as ev
+from designer.design import _scoring
 from designer.design._search import build_problem
 from designer.design._request import parse_design_request
 from designer.errors import DesignerInputError
@@ -90,6 +90,16 @@ def test_log_det_matrix_product_gauge():
     assert best["family"] == "matrix_product" and best["mechanism"] == "gauge"
 
 
+def test_path_norm_relu_weight_decay_scored_by_the_engine():
+    """A network family found by the registry-driven search: weight decay on a bias-free ReLU layer
+    induces its path norm exactly; the engine scores it (no closed form registered)."""
+    res = run({"kind": "path_norm"}, [6, 3], mechanisms=["weight_decay", "gauge"])
+    best = res["best"]
+    assert best["family"] == "relu_two_layer" and best["mechanism"] == "weight_decay"
+    assert best["fit_error"] < 1e-9 and best["a"] == pytest.approx(1.0, rel=1e-9)
+    assert res["engine_check"]["max_deviation"] < 1e-9
+
+
 def test_group_l21_group_hadamard():
     best = run({"kind": "group_l21", "group_size": 4}, [64])["best"]
     assert best["family"] == "group_hadamard" and best["fit_error"] < 1e-6
@@ -125,24 +135,31 @@ def test_gauge_design_agrees_with_designer_bias():
     engine = np.asarray(evaluate_points(best["param"], best["mechanism_spec"], pts.tolist())["values"])
     unit = best["mechanism_spec"]["temperature"]
     t = np.abs(pts).sum(axis=1)
-    # engine / unit = shape ~ a t + b up to the residual; compare to the search's own shape values
-    from designer.design._plot import _induced
+    # engine / unit = shape ~ a t + b up to the residual; compare to the search's own closed form
+    from designer.families import build_family
 
-    np.testing.assert_allclose(engine / unit, _induced(prob, best, pts), rtol=1e-9)
+    fam = build_family(best["param"], (16,))
+    closed = np.asarray([float(fam.closed_form("gauge")(p)) for p in pts])
+    np.testing.assert_allclose(engine / unit, closed, rtol=1e-9)
+    assert res["engine_check"]["max_deviation"] < 2 * res["fit_error"] + 1e-9
     assert np.corrcoef(engine, t)[0, 1] > 0.99
 
 
 @pytest.mark.parametrize("request_, field", [
     ({"target": {"kind": "nope"}, "shape": [8]}, "target"),
     ({"target": {"kind": "lp", "p": 2.5}, "shape": [8]}, "target.p"),
-    ({"target": {"kind": "l1"}, "shape": [100_000]}, "shape"),
+    ({"target": {"kind": "l1"}, "shape": [100_000_000]}, "shape.0"),
+    ({"target": {"kind": "l1"}, "shape": ["64"]}, "shape.0"),
+    ({"target": {"kind": "l1"}, "shape": [True]}, "shape.0"),
+    ({"target": {"kind": "l1"}, "shape": [0]}, "shape.0"),
     ({"target": {"kind": "nuclear"}, "shape": [500, 500]}, "shape"),
     ({"target": {"kind": "nuclear"}, "shape": [8]}, "shape"),
     ({"target": {"kind": "tabulated", "pairs": []}, "shape": [2]}, "target.pairs"),
     ({"target": {"kind": "tabulated", "pairs": [{"z": [0, 1], "value": 1}, {"z": [1, 1], "value": float("nan")}, {"z": [2, 1], "value": 3}]}, "shape": [2]}, "target.pairs[1].value"),
     ({"target": {"kind": "l1"}, "shape": [8], "mechanisms": ["magic"]}, "mechanisms.0"),
+    ({"target": {"kind": "l1"}, "shape": [8], "mechanisms": ["gauge", "gauge"]}, "mechanisms"),
     ({"target": {"kind": "l1"}, "shape": [8], "budget": 0}, "budget"),
-    ({"target": {"kind": "l1"}, "shape": [8], "sampling": {"log10_min": 3, "log10_max": 1}}, "sampling.log10_min"),
+    ({"target": {"kind": "l1"}, "shape": [8], "sampling": {"log10_min": 3, "log10_max": 1}}, "sampling.log10_max"),
     ({"target": {"kind": "l1"}}, "shape"),
 ])
 def test_bad_input_names_the_field(request_, field):
@@ -166,7 +183,7 @@ def test_progress_cancel_and_resume():
     fractions = [e["fraction"] for e in events]
     assert len(events) >= 3 and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all({"fraction", "stage", "best_fit", "best"} <= set(e) for e in events)
-    assert {e["stage"] for e in events} == {"screen", "transforms"}
+    assert {e["stage"] for e in events} == {"screen", "refine"}
 
     polls = iter(range(100))
     saved = []
@@ -186,11 +203,100 @@ def test_budget_limits_candidates():
 def test_second_design_does_not_recompile():
     """Compiled functions are keyed by shapes only: a new seed or knob value reuses them (trace counter)."""
     first = run({"kind": "lp", "p": 0.8}, [48], seed=0)
-    assert first["transforms_skipped"] is None  # not exact: the knob fit ran (and compiled)
+    assert first["refine_skipped"] is None  # not exact: the knob fit ran (and compiled)
     run({"kind": "nuclear"}, [6, 6], seed=0)
-    before = dict(ev.TRACES)
+    before = dict(_scoring.TRACES)
     assert before["fit_hadamard_knob"] >= 1 and before["score_hadamard"] >= 1 and before["score_matrix"] >= 1
     run({"kind": "lp", "p": 0.7}, [48], seed=11)
     run({"kind": "lp", "p": 0.8}, [48], seed=12, mechanisms=["gauge", "weight_decay"])
     run({"kind": "nuclear"}, [6, 6], seed=5)
-    assert dict(ev.TRACES) == before
+    assert dict(_scoring.TRACES) == before
+
+
+def test_a_family_added_to_the_registry_is_searched(monkeypatch):
+    """A family defined here, registered with one line, is found by the search and scored by the engine."""
+    import dataclasses
+    from typing import Literal
+
+    import jax.numpy as jnp
+    from pydantic import BaseModel, ConfigDict
+
+    from designer._lazy import pytree
+    from designer.families import FAMILIES, Family
+
+    @pytree(meta=("dim",))
+    @dataclasses.dataclass(frozen=True)
+    class Square(Family):
+        """``z = sign(u) u^2`` elementwise: no continuous symmetry; weight decay gives sum |z|."""
+
+        dim: int
+        name = "toy_square"
+        linear_predictor = True
+
+        @property
+        def predictor_shape(self):
+            return (self.dim,)
+
+        def param_shapes(self):
+            return {"u": (self.dim,)}
+
+        def predictor(self, params):
+            return jnp.sign(params["u"]) * params["u"] ** 2
+
+        n_blocks = property(lambda self: self.dim)
+        block_size = 1
+        symmetric_mask = ()
+
+        def to_blocks(self, params):
+            return params["u"][:, None]
+
+        def from_blocks(self, blocks):
+            return {"u": blocks[:, 0]}
+
+        def block_action(self, x, t):
+            return x
+
+        def balanced_point(self, z):
+            return {"u": jnp.sign(z) * jnp.sqrt(jnp.abs(z))}
+
+    class SquareSpec(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        family: Literal["toy_square"] = "toy_square"
+
+        def build(self, shape=None):
+            return Square(dim=shape[0])
+
+    monkeypatch.setitem(FAMILIES, "toy_square", SquareSpec)
+    res = run({"kind": "l1"}, [16], mechanisms=["weight_decay"])
+    toy = [c for c in res["candidates"] if c["family"] == "toy_square"]
+    assert len(toy) == 1 and toy[0]["param"] == {"family": "toy_square"}
+    # (1/2)|w*(z)|^2 = (1/2) sum |z|: exact, with a = 1/2 per unit strength
+    assert toy[0]["fit_error"] < 1e-12 and toy[0]["a"] == pytest.approx(0.5, rel=1e-12)
+    assert toy[0]["hyperparameters"]["weight_decay"] == pytest.approx(2.0, rel=1e-12)
+
+
+def test_the_job_spec_is_the_design_request():
+    """One schema: the design job carries every field of the library's request, none dropped."""
+    from designer.design import DesignRequest
+    from designer.jobs import DesignJobSpec
+
+    assert set(DesignRequest.model_fields) <= set(DesignJobSpec.model_fields)
+    spec = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "transforms": False, "learning_rate": 0.5,
+            "gradient_noise_variance": 2.0}
+    job = DesignJobSpec.model_validate(spec)
+    req = DesignRequest.model_validate(job.design_request())
+    assert (req.transforms, req.learning_rate, req.gradient_noise_variance) == (False, 0.5, 2.0)
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"kind": "design", "target": {"kind": "lp", "p": 3}, "shape": [8]}, "target.p"),
+    ({"kind": "design", "target": {"kind": "l1"}, "shape": [8], "sampling": {"n_points": 2}}, "sampling.n_points"),
+])
+def test_job_parser_and_library_name_the_same_field(spec, field):
+    from designer.jobs import check_job_spec
+
+    with pytest.raises(DesignerInputError) as via_job:
+        check_job_spec(spec)
+    with pytest.raises(DesignerInputError) as via_design:
+        design({k: v for k, v in spec.items() if k != "kind"})
+    assert via_job.value.field == via_design.value.field == field

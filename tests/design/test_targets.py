@@ -57,6 +57,7 @@ EXAMPLES = {
     "fused_lasso": ({"kind": "fused_lasso", "lambda": 0.4}, (16,), VEC,
                     np.sum(np.abs(np.diff(VEC))) + 0.4 * np.sum(np.abs(VEC))),
     "tv_2d": ({"kind": "tv_2d"}, (5, 7), IMG, np_tv_2d(IMG)),
+    "path_norm": ({"kind": "path_norm"}, (5, 4), MAT, sum(np.linalg.norm(row) for row in MAT)),
 }
 
 

@@ -5,8 +5,6 @@ of ``cumsum(u * v)``), the robust-PCA penalty ``min_{L + S = Z} |L|_* + lam |S|_
 and a one-dimensional infimal convolution solved by SciPy for label noise.
 """
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar

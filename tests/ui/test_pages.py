@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
 
 from tests.service.conftest import LONG_DESIGN, follow, iter_sse, wait_status
-from tests.ui.conftest import check_page, sign_in
+from tests.ui.conftest import CuttingProxy, check_page, sign_in
 
 SCRIPT_NAME = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 JOB_TIMEOUT_MS = 150_000
@@ -148,7 +149,27 @@ def test_cancel_a_long_job_from_its_page(lab, context, axe):
     job_id = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"}).json()["id"]
     page = context.new_page()
     sign_in(page, lab, "alice")
-    page.goto(f"{lab.url}/ui/jobs/{job_id}")
+    # The page follows the job through a proxy; every connection is dropped once events have
+    # arrived: the browser reconnects to the stream saying which event it saw last.
+    proxy = CuttingProxy(lab.server.port)
+    try:
+        page.goto(f"{proxy.url}/ui/jobs/{job_id}")
+        page.wait_for_function("() => document.querySelector('[data-live=stage]').textContent !== '—'",
+                               timeout=JOB_TIMEOUT_MS)
+        proxy.cut()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            streams = [r for r in proxy.requests if r.startswith(f"GET /ui/jobs/{job_id}/events")]
+            if len(streams) >= 2:
+                break
+            page.wait_for_timeout(100)
+        assert len(streams) >= 2, proxy.requests
+        assert "last-event-id" not in streams[0].lower()
+        resumed = [line for line in streams[1].split("\r\n") if line.lower().startswith("last-event-id:")]
+        assert resumed and int(resumed[0].split(":", 1)[1]) >= 1, streams[1]
+        page.goto(f"{lab.url}/ui/jobs/{job_id}")
+    finally:
+        proxy.close()
     page.wait_for_selector('[data-live="status"]:text("running")', timeout=JOB_TIMEOUT_MS)
     page.wait_for_function("() => document.querySelector('[data-live=stage]').textContent !== '—'", timeout=JOB_TIMEOUT_MS)
     check_page(page, axe, "job-running")
@@ -284,3 +305,63 @@ def test_bias_explorer_plots_the_values_of_the_api(lab, context, axe):
     plot = page.wait_for_selector("img[data-plot]", timeout=60_000)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=plot)
     assert page.text_content("section[aria-labelledby=plot-h] p").startswith("36 points")
+
+
+def test_the_jobs_list_pages_with_a_cursor_and_filters(lab, context, axe):
+    """60 finished jobs of carol's (written to the database directly): 25 a page, newest first,
+    the same jobs and order as the API's list, filters applied on every page."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from app.auth.repository import get_by_name
+    from app.core.config import Settings
+    from app.core.db import Database
+    from app.jobs.service import new_job_id
+    from app.models import Job
+    from tests.ui.conftest import add_users
+
+    lab.tokens.update(add_users(lab.server, {"carol": False}))
+    database = Database(Settings(data_dir=lab.server.data_dir, database_url=lab.server.database_url))
+    start = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    with database.transaction() as session:
+        carol = get_by_name(session, "carol").id
+        session.execute(insert(Job), [{
+            "id": new_job_id(), "owner_id": carol, "kind": "design" if i % 3 else "reproduce",
+            "spec": {"kind": "design", "name": f"old {i}", "target": {"kind": "l1"}, "shape": [4]} if i % 3 else
+                    {"kind": "reproduce", "name": f"old {i}", "figure": "fig5"},
+            "status": "failed" if i % 4 == 0 else "succeeded", "attempt": 1, "max_attempts": 3, "time_limit_seconds": 60.0,
+            "created_at": start + dt.timedelta(minutes=i), "updated_at": start + dt.timedelta(minutes=i),
+            "finished_at": start + dt.timedelta(minutes=i, seconds=30), "event_seq": 0, "artifacts": [],
+        } for i in range(60)])
+    database.dispose()
+
+    def pages_of(url: str) -> list[list[str]]:
+        page.goto(url)
+        seen = []
+        while True:
+            seen.append(page.eval_on_selector_all("tr[data-job-id]", "rows => rows.map(r => r.dataset.jobId)"))
+            older = page.query_selector("a[rel=next]")
+            if older is None:
+                return seen
+            older.click()
+            page.wait_for_load_state()
+
+    page = context.new_page()
+    sign_in(page, lab, "carol")
+    api = lab.api("carol")
+    listed = pages_of(lab.url + "/ui/jobs")
+    assert [len(p) for p in listed] == [25, 25, 10]
+    expected, token = [], None
+    while True:
+        answer = api.get("/v1/design-jobs", params={"page_size": 100, **({"page_token": token} if token else {})}).json()
+        expected += [j["id"] for j in answer["items"]]
+        if not (token := answer["next_page_token"]):
+            break
+    assert [j for p in listed for j in p] == expected and len(expected) == 60
+    check_page(page, axe, "jobs-last-page")
+
+    failed_reproductions = pages_of(lab.url + "/ui/jobs?status=failed&kind=reproduce")
+    assert [len(p) for p in failed_reproductions] == [5]  # i = 0, 12, 24, 36, 48
+    names = page.eval_on_selector_all("tr[data-job-id] .job-name", "els => els.map(e => e.textContent)")
+    assert names == [f"old {i}" for i in (48, 36, 24, 12, 0)]

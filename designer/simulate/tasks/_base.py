@@ -21,8 +21,8 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 
 from ...errors import DesignerInputError
 
@@ -41,7 +41,7 @@ class Task(abc.ABC):
     predictor_shape: tuple[int, ...] | None = None
 
     @abc.abstractmethod
-    def generate(self, key: jax.Array, dtype: Any = jnp.float32) -> dict:
+    def generate(self, key: jax.Array, dtype: Any = "float32") -> dict:
         """Ground truth, training examples (``"train"``) and evaluation sets, from one key."""
 
     @property

@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..._jax import matmul
 from ...families import AttentionQK
 from ._base import DesignerInputError, Task, mse
 
@@ -30,6 +29,8 @@ def attention_forward(scores_fn, wv, x):
     seed. (Projecting the whole batch at once with ``matmul`` as well was 13% faster for 16
     seeds but 18% slower for one; benchmarks/bench_simulate.py times one.)
     """
+    from ..._jax import matmul  # JAX-only module: imported when the model runs
+
     return jax.vmap(lambda s: matmul(jax.nn.softmax(scores_fn(s), axis=-1), s @ wv))(x)
 
 
@@ -51,7 +52,7 @@ class AttentionTeacher(Task):
         scale = 1.0 / jnp.sqrt(jnp.asarray(self.d_head, x.dtype))
         return attention_forward(lambda s: (s @ t["WQ"]) @ (s @ t["WK"]).T * scale, t["WV"], x)
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kq, kk, kv, kb, ke = jax.random.split(key, 5)
         shape = (self.d_emb, self.d_head)
         teacher = {n: self.teacher_std * jax.random.normal(k, shape, dtype) for n, k in (("WQ", kq), ("WK", kk), ("WV", kv))}

@@ -12,8 +12,8 @@ import dataclasses
 import math
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import DesignerInputError, PredictorTask, mse, random_sparse, support_scores
@@ -45,7 +45,7 @@ class CosineSparse(PredictorTask):
     def _n_examples(self):
         return self.n_train
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kt, kz, ke, ks = jax.random.split(key, 4)
         z = random_sparse(kz, self.modes, self.nonzero, self.low, self.high, dtype, exclude_first=True)
         x = cosine_features(jax.random.uniform(kt, (self.n_train,), dtype), self.modes)

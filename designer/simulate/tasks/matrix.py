@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import DesignerInputError, PredictorTask, mse
@@ -67,7 +67,7 @@ class MatrixCompletion(PredictorTask):
     def _n_examples(self):
         return self.rows * self.cols
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kt, km = jax.random.split(key)
         truth = low_rank_target(kt, self.rows, self.cols, self.singular_values, dtype)
         mask = jax.random.bernoulli(km, self.observed, (self.rows, self.cols)).astype(dtype)
@@ -107,7 +107,7 @@ class MatrixSensing(PredictorTask):
     def _n_examples(self):
         return self.n
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kt, ka, ke = jax.random.split(key, 3)
         truth = low_rank_target(kt, self.rows, self.cols, self.singular_values, dtype)
         a = jax.random.normal(ka, (self.n, self.rows, self.cols), dtype)

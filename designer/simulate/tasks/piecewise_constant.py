@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import DesignerInputError, PredictorTask, mse, support_scores
@@ -42,7 +42,7 @@ class PiecewiseConstant(PredictorTask):
     def signal(self, dtype):
         return jnp.concatenate([jnp.full((n,), v, dtype) for v, n in self.segments])
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         ka, ke = jax.random.split(key)
         w = self.signal(dtype)
         a = jax.random.normal(ka, (self.m, self.length), dtype) / jnp.sqrt(jnp.asarray(self.m, dtype))

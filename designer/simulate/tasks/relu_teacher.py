@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...families import ReluTwoLayer
@@ -34,7 +34,7 @@ class ReluTeacher(Task):
     def _teacher(self, data, x):
         return jax.nn.relu(x @ data["teacher"]["W"].T) @ data["teacher"]["V"]
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kw, kv, ke = jax.random.split(key, 3)
         teacher = {
             "W": self.teacher_std * jax.random.normal(kw, (self.teacher_hidden, self.inputs), dtype),

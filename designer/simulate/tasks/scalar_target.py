@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax.numpy as jnp
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import PredictorTask
@@ -25,7 +25,7 @@ class ScalarTarget(PredictorTask):
     def _n_examples(self):
         return 1
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         return {"truth": jnp.asarray(self.target, dtype), "train": {"y": jnp.full((1,), self.target, dtype)}}
 
     def outputs_from_predictor(self, z, data, examples):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import jax
-import jax.numpy as jnp
+from designer._lazy import jax
+from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import PredictorTask, mse, random_sparse, support_scores
@@ -32,7 +32,7 @@ class SparseRegression(PredictorTask):
     def _n_examples(self):
         return self.n
 
-    def generate(self, key, dtype=jnp.float32):
+    def generate(self, key, dtype="float32"):
         kz, kx, ke, kt = jax.random.split(key, 4)
         z = random_sparse(kz, self.d, self.k, self.low, self.high, dtype)
         x = jax.random.normal(kx, (self.n, self.d), dtype)

@@ -1,8 +1,9 @@
-"""Closed forms of induced biases (theory.md sections 2-3): test oracles and benchmark baselines.
+"""Closed forms of induced biases as written in docs/theory.md sections 2-3: test oracles.
 
-These are hand-derived formulas, kept apart from the autodiff engine on purpose: the engine never
-uses them, the tests compare the engine against them. Constants independent of ``z`` are dropped
-where the theory drops them (gauge biases), kept where the formula is exact (weight decay).
+Hand-derived formulas, written here independently of the library (whose own closed forms are
+registered next to each family and checked by test_registered_closed_forms.py), so the engine is
+compared with the theory as stated. Constants independent of ``z`` are dropped where the theory
+drops them (gauge biases), kept where the formula is exact (weight decay).
 """
 
 from __future__ import annotations

@@ -1,0 +1,469 @@
+"""PyTorch template pieces of :mod:`designer.export` (one per family, basis, transform, mechanism).
+
+Each piece is ``string.Template`` text; ``$name`` placeholders receive only numbers written as
+literals by :mod:`designer.export` (never text from the request). Every family piece defines
+``NAMES``, ``predictor(*factors)``, ``balanced_factors(z)`` and ``initial_factors(scale,
+generator, dtype)``; the frame below turns them into modules.
+"""
+
+HEADER = '''"""$title
+
+Exported by `designer export` (implicit-bias-designer) for the design candidate below; the
+parameterization, its initialisation (balanced_factors: the balanced point of a weight) and the training settings of its mechanism.
+
+    parameterization: $param_json
+    mechanism:        $mechanism_json
+    claim:            this training induces the bias lambda R*(z) of the target $target_json,
+                      lambda = $strength (the design's strength)
+
+Use it on a layer you already have (the layer's current weight becomes the balanced factors):
+
+    torch.nn.utils.parametrize.register_parametrization(layer, "weight", Parameterization())
+
+or standalone: `model = DesignedWeight()` holds the factors, `model()` is the weight (predictor).
+`optimizer(module, ...)` builds torch.optim.SGD with the settings of the mechanism.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+PREDICTOR_SHAPE = $predictor_shape
+INIT_SCALE = $init_scale
+'''
+
+# -- families -------------------------------------------------------------------------------
+
+HADAMARD = '''
+# -- the parameterization: Hadamard product of depth D, z = B psi(u_1 * ... * u_D) --------------
+NAMES = ("u",)
+DEPTH = $depth
+DIM = $dim
+
+
+def predictor(u):
+    """z = B psi(u_1 * ... * u_D): the elementwise product of the D rows of u, then psi, then B."""
+    return synthesis(transform(torch.prod(u, 0)))
+
+
+def balanced_factors(z):
+    """The least-norm factors with predictor z: |u_1| = ... = |u_D| = |c|^(1/D), c = psi^-1(B^-1 z)."""
+    c = inverse_transform(analysis(z))
+    root = c.abs() ** (1.0 / DEPTH)
+    u = root.repeat(DEPTH, 1)
+    u[0] = torch.where(c < 0, -root, root)
+    return (u,)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Every factor the constant `scale` except the last, which is 0: z starts at 0 and may take
+    either sign (the initialisation of `designer validate`). A balanced start at z = 0 is a saddle
+    point, and a balanced start elsewhere keeps each coordinate's sign; use balanced_factors(z)
+    (or register_parametrization on a layer) to start balanced at a given weight."""
+    u = torch.full((DEPTH, DIM), float(scale), dtype=dtype)
+    u[-1] = 0.0
+    return (u,)
+'''
+
+GROUP_HADAMARD = '''
+# -- the parameterization: one shared scale per group, z_i = s_g(i) v_i --------------------------
+NAMES = ("s", "v")
+DIM = $dim
+GROUP_SIZE = $group_size
+N_GROUPS = DIM // GROUP_SIZE
+
+
+def predictor(s, v):
+    """z_i = s_g v_i for the contiguous groups g of GROUP_SIZE coordinates."""
+    return torch.repeat_interleave(s, GROUP_SIZE) * v
+
+
+def balanced_factors(z):
+    """The least-norm factors with predictor z: s_g = |z_g|^(1/2), v_g = z_g / s_g."""
+    zg = z.reshape(N_GROUPS, GROUP_SIZE)
+    s = torch.linalg.vector_norm(zg, dim=1).sqrt()
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    v = torch.where(s[:, None] > 0, zg / safe[:, None], torch.zeros_like(zg))
+    return (s, v.reshape(-1))
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Scales s = `scale`, values v = 0: z starts at 0 (conserved imbalance s_g^2 - |v_g|^2)."""
+    return (torch.full((N_GROUPS,), float(scale), dtype=dtype), torch.zeros(DIM, dtype=dtype))
+'''
+
+MATRIX_PRODUCT = '''
+# -- the parameterization: matrix product M = W_1 W_2 ... W_D, inner dimension RANK ------------
+DEPTH = $depth
+ROWS, COLS, RANK = $rows, $cols, $rank
+SHAPES = [(ROWS, RANK)] + [(RANK, RANK)] * (DEPTH - 2) + [(RANK, COLS)]
+NAMES = tuple(f"W{k + 1}" for k in range(DEPTH))
+
+
+def predictor(*factors):
+    """M = W_1 W_2 ... W_D."""
+    out = factors[0]
+    for w in factors[1:]:
+        out = out @ w
+    return out
+
+
+def balanced_factors(z):
+    """Balanced factors (W_k^T W_k = W_k+1 W_k+1^T) from the SVD M = U S V^T:
+    W_1 = U S^(1/D), W_k = S^(1/D), W_D = S^(1/D) V^T (top RANK triplets, zero-padded)."""
+    u, s, vt = torch.linalg.svd(z, full_matrices=False)
+    k = min(RANK, s.shape[0])
+    u, s, vt = u[:, :k], s[:k], vt[:k]
+    if k < RANK:
+        u = torch.cat([u, u.new_zeros(ROWS, RANK - k)], 1)
+        s = torch.cat([s, s.new_zeros(RANK - k)])
+        vt = torch.cat([vt, vt.new_zeros(RANK - k, COLS)], 0)
+    root = s ** (1.0 / DEPTH)
+    return (u * root, *[torch.diag(root)] * (DEPTH - 2), root[:, None] * vt)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Independent normal entries of standard deviation scale / sqrt(RANK) (as `designer validate`)."""
+    std = float(scale) / math.sqrt(RANK)
+    return tuple(std * torch.randn(shape, generator=generator, dtype=dtype) for shape in SHAPES)
+'''
+
+SCALAR_PRODUCT = '''
+# -- the parameterization: z = u v for scalars -------------------------------------------------
+NAMES = ("u", "v")
+
+
+def predictor(u, v):
+    """z = u v."""
+    return u * v
+
+
+def balanced_factors(z):
+    """|u| = |v| = |z|^(1/2), the sign on u."""
+    a = z.abs().sqrt()
+    return (torch.where(z < 0, -a, a), a)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """u = `scale`, v = 0: z starts at 0 (conserved imbalance u^2 - v^2 = scale^2)."""
+    return (torch.tensor(float(scale), dtype=dtype), torch.tensor(0.0, dtype=dtype))
+'''
+
+RELU_TWO_LAYER = '''
+# -- the parameterization: two-layer bias-free ReLU network f(x) = sum_j v_j relu(<w_j, x>) -------
+NAMES = ("W", "V")
+HIDDEN, INPUTS, OUTPUTS = $hidden, $inputs, $outputs
+
+
+def predictor(W, V):
+    """Each unit's outer product z_j = v_j w_j^T (HIDDEN x OUTPUTS*INPUTS), the rescaling invariant."""
+    return (V[:, :, None] * W[:, None, :]).reshape(HIDDEN, OUTPUTS * INPUTS)
+
+
+def network(W, V, x):
+    """The network's output for inputs x (batch x INPUTS) -> (batch x OUTPUTS)."""
+    return torch.relu(x @ W.T) @ V
+
+
+def balanced_factors(z):
+    """Per unit |v_j| = |w_j| = (top singular value of z_j)^(1/2) (the lift takes v's sign pattern positive)."""
+    mats = z.reshape(HIDDEN, OUTPUTS, INPUTS)
+    u, s, vt = torch.linalg.svd(mats, full_matrices=False)
+    root = s[:, 0].sqrt()
+    return (root[:, None] * vt[:, 0, :], root[:, None] * u[:, :, 0])
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Independent normal entries of standard deviation `scale`."""
+    return (float(scale) * torch.randn((HIDDEN, INPUTS), generator=generator, dtype=dtype),
+            float(scale) * torch.randn((HIDDEN, OUTPUTS), generator=generator, dtype=dtype))
+'''
+
+ATTENTION_QK = '''
+# -- the parameterization: attention scores x W_Q W_K^T x^T, symmetry "$symmetry" -----------------
+NAMES = ("WQ", "WK")
+D_EMB, D_HEAD = $d_emb, $d_head
+PER_COLUMN = $per_column
+
+
+def predictor(WQ, WK):
+    """Per-column outer products W_Q[:, j] W_K[:, j]^T (columns) or M = W_Q W_K^T (gl)."""
+    if PER_COLUMN:
+        return torch.einsum("aj,bj->jab", WQ, WK)
+    return WQ @ WK.T
+
+
+def scores(WQ, WK, x):
+    """Attention logits x W_Q W_K^T x^T / sqrt(D_HEAD) for x (seq x D_EMB)."""
+    return (x @ WQ) @ (x @ WK).T / math.sqrt(D_HEAD)
+
+
+def balanced_factors(z):
+    """|W_Q[:, j]| = |W_K[:, j]| per column (columns) or W_Q = U S^(1/2), W_K = V S^(1/2) (gl)."""
+    if PER_COLUMN:
+        u, s, vt = torch.linalg.svd(z, full_matrices=False)
+        root = s[:, 0].sqrt()
+        return ((root[:, None] * u[:, :, 0]).T, (root[:, None] * vt[:, 0, :]).T)
+    u, s, vt = torch.linalg.svd(z, full_matrices=False)
+    root = s[:D_HEAD].sqrt()
+    return (u[:, :D_HEAD] * root, vt[:D_HEAD].T * root)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Independent normal entries of standard deviation `scale`."""
+    return tuple(float(scale) * torch.randn((D_EMB, D_HEAD), generator=generator, dtype=dtype) for _ in NAMES)
+'''
+
+# -- fixed bases B (x = B c) -------------------------------------------------------------------
+
+BASIS_IDENTITY = '''
+
+def synthesis(c):
+    """B = I."""
+    return c
+
+
+def analysis(z):
+    """B^-1 = I."""
+    return z
+'''
+
+BASIS_CUMSUM = '''
+
+def synthesis(c):
+    """B: cumulative sum, x_i = sum_(j <= i) c_j (sparse c = piecewise-constant x)."""
+    return torch.cumsum(c, 0)
+
+
+def analysis(z):
+    """B^-1: first differences."""
+    return torch.diff(z, prepend=torch.zeros_like(z[:1]))
+'''
+
+BASIS_COSINE = '''
+
+def _dct_matrix(d):
+    """The orthonormal DCT-II matrix C (float64); B = C^T."""
+    n = torch.arange(d, dtype=torch.float64)
+    c = math.sqrt(2.0 / d) * torch.cos(math.pi * (n[None, :] + 0.5) * n[:, None] / d)
+    c[0] = math.sqrt(1.0 / d)
+    return c
+
+
+_ANALYSIS = _dct_matrix(DIM)
+
+
+def synthesis(c):
+    """B = C^T (orthonormal inverse DCT)."""
+    return _ANALYSIS.T.to(c.dtype) @ c
+
+
+def analysis(z):
+    """B^-1 = C (orthonormal DCT-II)."""
+    return _ANALYSIS.to(z.dtype) @ z
+'''
+
+BASIS_HAAR = '''
+
+def _haar_matrix(d):
+    """The orthonormal Haar matrix H (float64, d a power of two); B = H^T."""
+    h = torch.ones((1, 1), dtype=torch.float64)
+    while h.shape[0] < d:
+        n = h.shape[0]
+        top = torch.kron(h, torch.tensor([1.0, 1.0], dtype=torch.float64))
+        bottom = torch.kron(torch.eye(n, dtype=torch.float64), torch.tensor([1.0, -1.0], dtype=torch.float64))
+        h = torch.cat([top, bottom]) / math.sqrt(2.0)
+    return h
+
+
+_ANALYSIS = _haar_matrix(DIM)
+
+
+def synthesis(c):
+    """B = H^T (Haar synthesis)."""
+    return _ANALYSIS.T.to(c.dtype) @ c
+
+
+def analysis(z):
+    """B^-1 = H (Haar analysis)."""
+    return _ANALYSIS.to(z.dtype) @ z
+'''
+
+# -- monotone transforms psi -------------------------------------------------------------------
+
+TRANSFORM_IDENTITY = '''
+
+def transform(x):
+    """psi(x) = x."""
+    return x
+
+
+def inverse_transform(y):
+    return y
+'''
+
+TRANSFORM_ASINH = '''
+TRANSFORM_SCALE = $scale
+
+
+def transform(x):
+    """psi(x) = s asinh(x / s), s = TRANSFORM_SCALE: linear below s, logarithmic above."""
+    return TRANSFORM_SCALE * torch.asinh(x / TRANSFORM_SCALE)
+
+
+def inverse_transform(y):
+    return TRANSFORM_SCALE * torch.sinh(y / TRANSFORM_SCALE)
+'''
+
+TRANSFORM_SIGNED_POWER = '''
+TRANSFORM_EXPONENT = $exponent
+
+
+def transform(x):
+    """psi(x) = sign(x) |x|^p, p = TRANSFORM_EXPONENT."""
+    return torch.sign(x) * x.abs() ** TRANSFORM_EXPONENT
+
+
+def inverse_transform(y):
+    return torch.sign(y) * y.abs() ** (1.0 / TRANSFORM_EXPONENT)
+'''
+
+# -- the modules (the same for every family) ---------------------------------------------------
+
+MODULES = '''
+
+# -- modules ----------------------------------------------------------------------------------
+class Parameterization(nn.Module):
+    """weight = predictor(*factors), for torch.nn.utils.parametrize.register_parametrization.
+
+    On registration `right_inverse` turns the layer's current weight into its balanced factors
+    (parametrizations.<name>.original0, original1, ...: the parameters to train). `shape` is the
+    layer's weight shape (default: that of the registered weight), the predictor reshaped to it.
+    """
+
+    def __init__(self, shape=None):
+        super().__init__()
+        self.shape = None if shape is None else tuple(shape)
+
+    def forward(self, *factors):
+        z = predictor(*factors)
+        return z if self.shape is None else z.reshape(self.shape)
+
+    def right_inverse(self, weight):
+        if self.shape is None:
+            self.shape = tuple(weight.shape)
+        return tuple(f.contiguous() for f in balanced_factors(weight.reshape(PREDICTOR_SHAPE)))
+
+
+class DesignedWeight(nn.Module):
+    """The factors as parameters; `forward()` returns the predictor (the weight, PREDICTOR_SHAPE).
+
+    `DesignedWeight()` starts at `initial_factors(scale)`; `DesignedWeight.balanced(weight)` at
+    the balanced factors of a given weight; `DesignedWeight(factors=...)` at given factors.
+    """
+
+    def __init__(self, factors=None, scale=INIT_SCALE, generator=None, dtype=torch.float32):
+        super().__init__()
+        if factors is None:
+            factors = initial_factors(scale, generator, dtype)
+        self.factors = nn.ParameterList([nn.Parameter(torch.as_tensor(f).clone()) for f in factors])
+
+    @classmethod
+    def balanced(cls, weight):
+        return cls(factors=balanced_factors(torch.as_tensor(weight).reshape(PREDICTOR_SHAPE)))
+
+    def named_factors(self):
+        return dict(zip(NAMES, self.factors))
+
+    def forward(self):
+        return predictor(*self.factors)
+
+
+def factor_parameters(module):
+    """The parameters of `module` that are factors of this parameterization (standalone
+    DesignedWeight modules and weights registered with Parameterization), and all the others."""
+    from torch.nn.utils import parametrize
+
+    ids = set()
+    for sub in module.modules():
+        if isinstance(sub, DesignedWeight):
+            ids.update(id(p) for p in sub.parameters())
+        if parametrize.is_parametrized(sub):
+            for plist in sub.parametrizations.values():
+                if any(isinstance(p, Parameterization) for p in plist):
+                    ids.update(id(p) for name, p in plist.named_parameters(recurse=False) if name.startswith("original"))
+    factors = [p for p in module.parameters() if id(p) in ids]
+    others = [p for p in module.parameters() if id(p) not in ids]
+    return factors, others
+'''
+
+# -- mechanisms: the training settings ---------------------------------------------------------
+
+WEIGHT_DECAY = '''
+
+# -- training: weight decay -------------------------------------------------------------------
+MECHANISM = "weight_decay"
+#: lambda of (lambda/2)|w|^2 on the factors only (coupled: gradient + WEIGHT_DECAY * w, as
+#: torch.optim.SGD's weight_decay); minimised over the factors it is lambda R*(z).
+WEIGHT_DECAY = $weight_decay
+#: the design does not fix a learning rate: any stable step reaches the same regularized optimum.
+LEARNING_RATE = None
+TRAINING = {"mechanism": MECHANISM, "weight_decay": WEIGHT_DECAY, "applies_to": "the factors only",
+            "strength": $strength}
+
+
+def optimizer(module, lr):
+    """torch.optim.SGD: weight decay WEIGHT_DECAY on the factors of this parameterization, none elsewhere."""
+    factors, others = factor_parameters(module)
+    groups = [{"params": factors, "weight_decay": WEIGHT_DECAY}]
+    if others:
+        groups.append({"params": others, "weight_decay": 0.0})
+    return torch.optim.SGD(groups, lr=lr)
+'''
+
+LABEL_NOISE = '''
+
+# -- training: SGD with label noise -------------------------------------------------------------
+MECHANISM = "label_noise"
+#: the variance sigma^2 of the Gaussian noise added to the targets at every step, at LEARNING_RATE
+#: (the bias is (eta sigma^2 / 4) x the trace of the Hessian on the zero-loss manifold).
+LABEL_NOISE_VARIANCE = $variance
+LEARNING_RATE = $learning_rate
+TRAINING = {"mechanism": MECHANISM, "label_noise_variance": LABEL_NOISE_VARIANCE, "learning_rate": LEARNING_RATE,
+            "relation": "eta sigma^2 / 4 = lambda / a", "strength": $strength}
+
+
+def add_label_noise(y, generator=None):
+    """Targets with fresh Gaussian noise of variance LABEL_NOISE_VARIANCE (call once per step)."""
+    noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+    return y + math.sqrt(LABEL_NOISE_VARIANCE) * noise
+
+
+def optimizer(module, lr=LEARNING_RATE):
+    """torch.optim.SGD at the designed learning rate (no weight decay)."""
+    return torch.optim.SGD(module.parameters(), lr=lr)
+'''
+
+GAUGE = '''
+
+# -- training: SGD at a temperature (the paper's gauge mechanism) --------------------------------
+MECHANISM = "gauge"
+#: T = eta s^2 / (2 B): the learning rate over the batch size sets the temperature.
+TEMPERATURE = $temperature
+GRADIENT_NOISE_VARIANCE = $gradient_noise_variance
+LEARNING_RATE_OVER_BATCH_SIZE = $ratio
+TRAINING = {"mechanism": MECHANISM, "temperature": TEMPERATURE, "gradient_noise_variance": GRADIENT_NOISE_VARIANCE,
+            "learning_rate_over_batch_size": LEARNING_RATE_OVER_BATCH_SIZE, "relation": "T = eta s^2 / (2 B)",
+            "strength": $strength}
+
+
+def learning_rate(batch_size):
+    """The learning rate that gives TEMPERATURE at this minibatch size."""
+    return LEARNING_RATE_OVER_BATCH_SIZE * batch_size
+
+
+def optimizer(module, batch_size):
+    """torch.optim.SGD at learning_rate(batch_size) (no weight decay); train with minibatches of batch_size."""
+    return torch.optim.SGD(module.parameters(), lr=learning_rate(batch_size))
+'''

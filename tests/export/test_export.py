@@ -1,0 +1,231 @@
+"""``designer export``: the generated PyTorch and JAX modules against the library and the simulator."""
+
+import importlib.util
+import json
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from designer.cli import main
+from designer.errors import DesignerInputError
+from designer.export import ARTIFACT_NAMES, export_design
+from designer.families import build_family
+
+torch = pytest.importorskip("torch")
+
+TASK = {"kind": "sparse_regression", "n": 40, "d": 64, "k": 3}
+LR, STEPS, EVERY = 0.05, 1000, 10
+
+
+def load(tmp_path, source: str, name: str):
+    """Import a generated module from a file (as a user would)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def design_result():
+    from designer.design import design
+
+    return design({"target": {"kind": "l1"}, "shape": [64], "strength": 0.05, "max_depth": 2,
+                   "mechanisms": ["weight_decay", "label_noise", "gauge"]})
+
+
+def entry(param, mechanism_spec=None, hyperparameters=None, cid="c0"):
+    mspec = mechanism_spec or {"kind": "weight_decay", "strength": 0.1}
+    e = {"id": cid, "param": param, "mechanism": mspec["kind"], "mechanism_spec": mspec,
+         "hyperparameters": hyperparameters or {}}
+    return {"target": {"kind": "l1"}, "strength": 0.1, "best": e, "candidates": [e]}
+
+
+def sparse_data(sim):
+    return jax.tree_util.tree_map(np.asarray, sim.task.generate(jax.random.PRNGKey(0), jnp.float64))
+
+
+def test_torch_export_follows_the_simulator_and_recovers_the_support(design_result, tmp_path):
+    from designer.simulate import Simulator
+
+    best = design_result["best"]
+    assert best["id"] == "hadamard/identity/depth2/identity/weight_decay"
+    P = load(tmp_path, export_design(design_result, "torch"), "p_torch")
+    assert P.WEIGHT_DECAY == pytest.approx(best["mechanism_spec"]["strength"], rel=1e-15)
+    sim = Simulator(best["param"], TASK, noise=[{"kind": "weight_decay", "strength": P.WEIGHT_DECAY, "mode": "coupled"}],
+                    dtype="float64", metrics=False)
+    data = sparse_data(sim)
+    (u0,) = P.initial_factors(dtype=torch.float64)
+    state, hyper, shared = sim.setup_given({"u": u0.numpy()}, data, [0], sim.hyper(LR))
+    res = sim.run(state, hyper, shared, STEPS, EVERY)
+
+    torch.set_num_threads(1)
+    model = P.DesignedWeight(factors=(u0,))
+    opt = P.optimizer(model, lr=LR)
+    x, y = torch.tensor(data["train"]["x"]), torch.tensor(data["train"]["y"])
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = ((x @ model() - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # the simulator records the loss of the last step of each interval
+    np.testing.assert_allclose(np.asarray(losses)[EVERY - 1::EVERY], res.records["batch_loss"][0], rtol=1e-6, atol=1e-12)
+    u_torch = model.factors[0].detach().numpy()
+    np.testing.assert_allclose(u_torch, np.asarray(res.state.params["u"][0]), atol=1e-6)
+    z = model().detach().numpy()
+    assert set(np.nonzero(np.abs(z) > 0.05)[0]) == set(np.nonzero(data["truth"])[0])
+    assert losses[-1] < 1e-2 * losses[0]
+
+
+def test_jax_export_trains_with_optax_to_the_simulators_end_point(design_result, tmp_path):
+    import optax
+
+    from designer.simulate import Simulator
+
+    J = load(tmp_path, export_design(design_result, "jax"), "p_jax")
+    best = design_result["best"]
+    sim = Simulator(best["param"], TASK, noise=[{"kind": "weight_decay", "strength": J.WEIGHT_DECAY, "mode": "coupled"}],
+                    dtype="float64", metrics=False)
+    data = sparse_data(sim)
+    params = J.init(jax.random.PRNGKey(0), dtype=jnp.float64)
+    state, hyper, shared = sim.setup_given(params, data, [0], sim.hyper(LR))
+    end = np.asarray(sim.run(state, hyper, shared, STEPS, STEPS).state.params["u"][0])
+
+    opt = J.optimizer(LR)
+    x, y = jnp.asarray(data["train"]["x"]), jnp.asarray(data["train"]["y"])
+
+    @jax.jit
+    def train(params):
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(lambda p: jnp.mean((x @ J.predictor(p) - y) ** 2))(p)
+            updates, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, updates), s), None
+        return jax.lax.scan(step, (params, opt.init(params)), None, length=STEPS)[0][0]
+
+    trained = train(params)
+    np.testing.assert_allclose(np.asarray(trained["u"]), end, atol=1e-6)
+    z = np.asarray(J.predictor(trained))
+    assert set(np.nonzero(np.abs(z) > 0.05)[0]) == set(np.nonzero(data["truth"])[0])
+
+
+def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
+    P = load(tmp_path, export_design(design_result, "torch"), "p_layer")
+    layer = torch.nn.Linear(64, 1, bias=False).double()
+    w0 = layer.weight.detach().clone()
+    torch.nn.utils.parametrize.register_parametrization(layer, "weight", P.Parameterization())
+    np.testing.assert_allclose(layer.weight.detach().numpy(), w0.numpy(), atol=1e-15)
+    u = layer.parametrizations.weight.original0.detach().numpy()
+    np.testing.assert_allclose(np.abs(u[0]), np.abs(u[1]), rtol=1e-12)  # balanced
+    net = torch.nn.Sequential(layer, torch.nn.Linear(1, 1).double())
+    opt = P.optimizer(net, lr=0.1)
+    decays = sorted((g["weight_decay"], sum(p.numel() for p in g["params"])) for g in opt.param_groups)
+    assert decays == [(0.0, 2), (P.WEIGHT_DECAY, 128)]  # the factors only
+
+
+SPECS = [
+    {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16},
+    {"family": "hadamard", "depth": 2, "basis": "cumsum", "dim": 16, "transform": {"kind": "asinh", "scale": 0.3}},
+    {"family": "hadamard", "depth": 2, "basis": "haar", "dim": 16, "transform": {"kind": "signed_power", "exponent": 1.5}},
+    {"family": "group_hadamard", "group_size": 4, "dim": 16},
+    {"family": "matrix_product", "depth": 3, "rank": 3, "rows": 4, "cols": 5},
+    {"family": "scalar_product"},
+    {"family": "relu_two_layer", "hidden": 3, "inputs": 4, "outputs": 2},
+    {"family": "attention_qk", "symmetry": "columns", "d_emb": 4, "d_head": 2},
+    {"family": "attention_qk", "symmetry": "gl", "d_emb": 4, "d_head": 4},
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['family']}-{s.get('basis', s.get('symmetry', ''))}")
+def test_every_piece_agrees_with_the_library_family(spec, tmp_path):
+    fam = build_family(spec)
+    P = load(tmp_path, export_design(entry(spec), "torch"), "p_t")
+    J = load(tmp_path, export_design(entry(spec), "jax"), "p_j")
+    assert P.NAMES == J.NAMES and set(P.NAMES) == set(fam.param_shapes())
+    rng = np.random.default_rng(1)
+    params = {k: rng.normal(size=s) for k, s in fam.param_shapes().items()}
+    z = np.asarray(fam.predictor({k: jnp.asarray(v) for k, v in params.items()}))
+    np.testing.assert_allclose(np.asarray(J.predictor({k: jnp.asarray(v) for k, v in params.items()})), z, rtol=1e-12, atol=1e-12)
+    z_t = P.predictor(*[torch.tensor(params[k]) for k in P.NAMES]).numpy()
+    np.testing.assert_allclose(z_t, z, rtol=1e-12, atol=1e-12)
+    # the balanced point: the library's, and a point of the fibre over z
+    want = {k: np.asarray(v) for k, v in fam.balanced_point(jnp.asarray(z)).items()}
+    got_t = dict(zip(P.NAMES, (f.numpy() for f in P.balanced_factors(torch.tensor(z)))))
+    got_j = {k: np.asarray(v) for k, v in J.balanced(jnp.asarray(z)).items()}
+    for got in (got_t, got_j):
+        np.testing.assert_allclose(np.asarray(fam.predictor({k: jnp.asarray(v) for k, v in got.items()})), z, rtol=1e-9, atol=1e-9)
+        assert sum(float(np.sum(v ** 2)) for v in got.values()) == pytest.approx(sum(float(np.sum(v ** 2)) for v in want.values()), rel=1e-9)
+    init_t = P.initial_factors(generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    init_j = J.init(jax.random.PRNGKey(0), dtype=jnp.float64)
+    assert [tuple(f.shape) for f in init_t] == [tuple(fam.param_shapes()[k]) for k in P.NAMES]
+    assert {k: tuple(v.shape) for k, v in init_j.items()} == {k: tuple(s) for k, s in fam.param_shapes().items()}
+
+
+def test_every_candidate_of_a_design_exports(design_result, tmp_path):
+    for c in design_result["candidates"]:
+        for fw in ("torch", "jax"):
+            module = load(tmp_path, export_design(design_result, fw, c["id"]), f"c_{fw}")
+            assert module.MECHANISM == c["mechanism"]
+
+
+def test_mechanism_settings(tmp_path):
+    gauge = entry({"family": "hadamard", "dim": 8}, {"kind": "gauge", "temperature": 0.01}, {"gradient_noise_variance": 2.0})
+    P = load(tmp_path, export_design(gauge, "torch"), "g_t")
+    J = load(tmp_path, export_design(gauge, "jax"), "g_j")
+    for m in (P, J):  # T = eta s^2 / (2 B)
+        assert m.learning_rate(8) == pytest.approx(2 * 0.01 * 8 / 2.0, rel=1e-15)
+    assert P.optimizer(P.DesignedWeight(), 8).param_groups[0]["lr"] == pytest.approx(0.08)
+    noise = entry({"family": "hadamard", "dim": 8}, {"kind": "label_noise", "variance": 0.25, "learning_rate": 0.02})
+    P = load(tmp_path, export_design(noise, "torch"), "n_t")
+    J = load(tmp_path, export_design(noise, "jax"), "n_j")
+    assert (P.LABEL_NOISE_VARIANCE, P.LEARNING_RATE) == (0.25, 0.02)
+    y = torch.zeros(200_000, dtype=torch.float64)
+    assert float(P.add_label_noise(y, torch.Generator().manual_seed(0)).var()) == pytest.approx(0.25, rel=0.02)
+    assert float(jnp.var(J.add_label_noise(jax.random.PRNGKey(0), jnp.zeros(200_000)))) == pytest.approx(0.25, rel=0.02)
+    assert P.optimizer(P.DesignedWeight()).param_groups[0]["lr"] == 0.02
+
+
+def test_bad_input_names_the_field(design_result, tmp_path, capsys):
+    with pytest.raises(DesignerInputError) as err:
+        export_design(design_result, "torch", "hadamard/identity/depth9/identity/weight_decay")
+    assert err.value.field == "candidate"
+    with pytest.raises(DesignerInputError) as err:
+        export_design(design_result, "tensorflow")
+    assert err.value.field == "framework" and "torch" in err.value.message
+    with pytest.raises(DesignerInputError) as err:  # a field no spec has: rejected, not written out
+        export_design(entry({"family": "hadamard", "dim": 8, "code": "__import__('os')"}), "torch")
+    assert err.value.field == "param.code"
+    with pytest.raises(DesignerInputError) as err:
+        export_design(entry({"family": "hadamard", "dim": 8, "transform": {"kind": "exp"}}), "jax")
+    assert err.value.field.startswith("param.") and "transform" in err.value.field
+    bad = entry({"family": "hadamard", "dim": 8})
+    bad["best"]["mechanism_spec"] = None
+    with pytest.raises(DesignerInputError) as err:
+        export_design(bad, "torch")
+    assert err.value.field == "mechanism_spec"
+    with pytest.raises(DesignerInputError) as err:
+        export_design({"best": 1}, "torch")
+    assert err.value.field == "design"
+    # the command line: exit status 2 and the field
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(design_result))
+    assert main(["export", "--design", str(path), "--framework", "mxnet", "--out", str(tmp_path / "x.py")]) == 2
+    assert "framework" in capsys.readouterr().err
+    assert main(["export", "--design", str(path), "--candidate", "nope", "--framework", "torch"]) == 2
+    assert "candidate" in capsys.readouterr().err
+    assert main(["export", "--design", str(path), "--framework", "torch", "--out", str(tmp_path / ARTIFACT_NAMES["torch"])]) == 0
+    assert (tmp_path / ARTIFACT_NAMES["torch"]).read_text() == export_design(design_result, "torch")
+
+
+def test_text_of_the_request_never_reaches_the_code():
+    d = entry({"family": "hadamard", "dim": 8}, cid="x\"\"\"\nimport os; os.system('echo pwned')")
+    d["best"]["description"] = d["candidates"][0]["description"] = "'''; raise SystemExit"
+    d["target"] = {"kind": "l1\"\"\"; import os"}
+    src = export_design(d, "torch", d["candidates"][0]["id"])
+    assert "pwned" not in src and "SystemExit" not in src and "import os" not in src
