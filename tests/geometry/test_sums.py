@@ -19,6 +19,7 @@ HUBER = {"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}
 TV = {"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]}
 
 
+@pytest.mark.slow  # compiles the fibre minimum (L-BFGS, eigh and KKT Newton in while loops)
 def test_l1_plus_half_squared_l2_is_huber():
     pts = np.random.default_rng(0).uniform(-3, 3, size=(6, 4))
     values = np.array(evaluate_points(HUBER, WD, pts.tolist())["values"])
@@ -32,6 +33,7 @@ def test_l1_plus_half_squared_l2_is_huber():
     np.testing.assert_allclose(values, huber_w, rtol=1e-9)
 
 
+@pytest.mark.slow  # compiles the fibre minimum (L-BFGS, eigh and KKT Newton in while loops)
 def test_free_offset_before_cumsum_hadamard_is_total_variation():
     pts = np.random.default_rng(1).normal(size=(5, 6))
     values = np.array(evaluate_points(TV, WD, pts.tolist())["values"])
@@ -41,6 +43,7 @@ def test_free_offset_before_cumsum_hadamard_is_total_variation():
     np.testing.assert_allclose(alone - values, np.abs(pts[:, 0]), rtol=1e-9)
 
 
+@pytest.mark.slow  # compiles the fibre minimum (L-BFGS, eigh and KKT Newton in while loops)
 def test_nuclear_plus_l1_is_the_robust_pca_penalty():
     cp = pytest.importorskip("cvxpy")
     rng = np.random.default_rng(2)
@@ -71,6 +74,7 @@ def test_label_noise_on_a_sum_is_the_infimal_convolution_of_the_terms():
     np.testing.assert_allclose(values, oracle, rtol=1e-7)
 
 
+@pytest.mark.slow  # compiles the fibre minimum (L-BFGS, eigh and KKT Newton in while loops)
 def test_sum_compiles_once_and_batches():
     fam = build_family(HUBER, (3,))
     mech = build_mechanism(WD, fam)
