@@ -15,6 +15,11 @@ MAX_GIVEN_MATRIX_DIM = 1_024  # side of a given (dense) linear map
 MAX_CONDITION = 1e8
 MAX_SUM_TERMS = 8
 
+# sparse_plus_low_rank target: every evaluation runs an iterative convex solver (one SVD of the
+# matrix per iteration), so its matrices and its iteration budget are capped.
+MAX_SPARSE_LOW_RANK_SIDE = 64
+MAX_SPARSE_LOW_RANK_ITERATIONS = 20_000
+
 # Inverse design (designer.design): sizes of a request.
 MAX_DESIGN_VECTOR_DIM = 1_000_000
 MAX_DESIGN_MATRIX_SIDE = 4_096
