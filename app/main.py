@@ -24,6 +24,7 @@ from app.core.db import Database, run_migrations
 from app.core.deps import UnitOfWork
 from app.core.errors import install_error_handlers
 from app.core.hosts import HostCheckMiddleware
+from app.core.specs import JobSpecChecker
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.jobs import repository as jobs_repository
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             log.warning("single-user mode: no users configured, requests need no token; listening on "
                         "loopback only. Add a user with `designer users add NAME` to require tokens.")
         app.state.numerics.start_warm_up()
+        app.state.job_specs.start_loading()
         # Everything loaded so far (modules, app, schemas) lives as long as the process: move it
         # out of the collector's generations so full collections stay short under load.
         gc.freeze()
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.database = Database(settings)
     app.state.unit_of_work = UnitOfWork(app.state.database)
     app.state.numerics = NumericsGateway(settings.bias_processes, settings.bias_timeout_seconds)
+    app.state.job_specs = JobSpecChecker()
     app.state.user_mode = UserModeCache()
     app.state.principal_cache = PrincipalCache()
     app.state.supervisor = None

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.specs import SPEC_MARKER
+from app.jobs.schemas import JobEventPublic
 
 
 def _resolve_markers(node: Any) -> Any:
@@ -38,6 +39,8 @@ def build_openapi(app: FastAPI, spec_schemas: dict[str, Any]) -> dict[str, Any]:
     )
     doc = _resolve_markers(doc)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
+    # The data of each Server-Sent Event (referenced by the event stream's "x-sse-data").
+    components["JobEventPublic"] = JobEventPublic.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, schema in {**spec_schemas["defs"], **spec_schemas["roots"]}.items():
         if name in components:
             raise RuntimeError(f"schema name {name!r} is defined both by the service and the library")

@@ -1,4 +1,4 @@
-"""``designer jobs``: submit, inspect and follow jobs of a remote design-job service.
+"""``designer jobs``: submit, inspect and follow jobs of a remote design-job service, fetch artifacts.
 
 Registered through the ``designer.commands`` entry-point group. Talks plain HTTP (httpx): follows
 a job over Server-Sent Events, resuming with ``Last-Event-ID`` after a dropped connection, and
@@ -36,6 +36,13 @@ SUBMIT_EXAMPLE = """example:
 GET_EXAMPLE = """example:
   designer jobs get job_0123456789abcdef01234567 --url http://lab-server:8000 --token $TOKEN"""
 
+ARTIFACT_EXAMPLE = """example:
+  designer jobs artifact job_0123456789abcdef01234567 parameterization_torch.py --out parameterization.py
+  designer jobs artifact job_0123456789abcdef01234567 design.png --out design.png
+
+A job's artifacts are listed by 'designer jobs get ID'; a succeeded design job has result.json,
+design.png, parameterization_torch.py and parameterization_jax.py (see 'designer export')."""
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -53,14 +60,14 @@ def _follow_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register_jobs(subparsers) -> None:
-    """Add ``designer jobs submit|get|follow``."""
+    """Add ``designer jobs submit|get|follow|artifact``."""
     raw = argparse.RawDescriptionHelpFormatter
     parser = subparsers.add_parser(
         "jobs", help="submit, inspect and follow jobs of a design-job service",
         description="Submit, inspect and follow jobs of a (remote) design-job service.",
         epilog=JOBS_EXAMPLE, formatter_class=raw,
     )
-    sub = parser.add_subparsers(dest="jobs_command", required=True, metavar="{submit,get,follow}")
+    sub = parser.add_subparsers(dest="jobs_command", required=True, metavar="{submit,get,follow,artifact}")
 
     follow = sub.add_parser("follow", help="show a job's progress until it finishes", epilog=FOLLOW_EXAMPLE,
                             description="Follow a job's progress over Server-Sent Events (polling as a fallback) "
@@ -85,6 +92,15 @@ def register_jobs(subparsers) -> None:
     get.add_argument("job_id", help="the job's id (job_...)")
     _common(get)
     get.set_defaults(func=_get_cmd)
+
+    artifact = sub.add_parser("artifact", help="download one artifact file of a job", epilog=ARTIFACT_EXAMPLE,
+                              description="Download one artifact of a job (a plot, the result, an exported "
+                                          "parameterization module) to a file or stdout.", formatter_class=raw)
+    artifact.add_argument("job_id", help="the job's id (job_...)")
+    artifact.add_argument("name", help="the artifact's file name, as listed by 'designer jobs get'")
+    artifact.add_argument("--out", default=None, help="write the file here (default: stdout)")
+    _common(artifact)
+    artifact.set_defaults(func=_artifact_cmd)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -259,6 +275,24 @@ def _follow_cmd(args: argparse.Namespace) -> int:
 def _get_cmd(args: argparse.Namespace) -> int:
     def body(client) -> int:
         print(json.dumps(_check(client.get(f"/v1/design-jobs/{args.job_id}")), indent=2))
+        return 0
+    return _run(args, body)
+
+
+def _artifact_cmd(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    def body(client) -> int:
+        response = client.get(f"/v1/design-jobs/{quote(args.job_id, safe='')}/artifacts/{quote(args.name, safe='')}")
+        if response.status_code >= 400:
+            _check(response)
+        if args.out:
+            with open(args.out, "wb") as fh:
+                fh.write(response.content)
+            print(f"wrote {args.out} ({len(response.content)} bytes)", file=sys.stderr)
+        else:
+            sys.stdout.buffer.write(response.content)
+            sys.stdout.flush()
         return 0
     return _run(args, body)
 

@@ -4,6 +4,11 @@ Checks that exactly the distinct jobs are created, that every duplicate got the 
 and that no request failed (no "database is locked"); reports the wall time and throughput.
 
     python benchmarks/service_idempotency.py [--requests 1000] [--distinct 250] [--concurrency 100]
+                                             [--database sqlite|postgresql]
+
+The retry storm (goal: under 2 s in all, one job created):
+
+    python benchmarks/service_idempotency.py --requests 500 --distinct 1 --concurrency 500
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_latency import start_server, stop_server  # noqa: E402
+from service_latency import database_env, start_server, stop_server  # noqa: E402
 
 
 async def submit_all(base: str, requests: int, distinct: int, concurrency: int):
@@ -52,7 +57,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--distinct", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="postgresql: a throw-away cluster (unless DATABASE_URL is set)")
     args = parser.parse_args()
+    with database_env(args.database):
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
     data_dir = tempfile.mkdtemp(prefix="designer-bench-")
     proc, base = start_server(data_dir, workers=0)
     try:

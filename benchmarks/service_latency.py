@@ -20,12 +20,14 @@ Prints p50/p99/max latency, achieved rate, errors, the CPU time the server and t
 used, and how many design jobs were running at each second of the measurement.
 
     python benchmarks/service_latency.py [--rate 200] [--seconds 30] [--background auto|api|standin]
+                                         [--database sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -73,6 +75,23 @@ def start_server(data_dir: str, workers: int, ready_path: str = "/readyz") -> tu
             pass
         time.sleep(0.2)
     raise SystemExit("server did not become ready")
+
+
+@contextlib.contextmanager
+def database_env(kind: str):
+    """``kind`` "postgresql": a throw-away PostgreSQL cluster (installed binaries), its URL in
+    ``DATABASE_URL`` for the servers started inside; "sqlite": as the environment says."""
+    if kind != "postgresql" or os.environ.get("DATABASE_URL"):
+        yield os.environ.get("DATABASE_URL")
+        return
+    from tests.service.conftest import new_database, throwaway_postgres
+
+    with throwaway_postgres() as admin:
+        os.environ["DATABASE_URL"] = new_database(admin)
+        try:
+            yield os.environ["DATABASE_URL"]
+        finally:
+            del os.environ["DATABASE_URL"]
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -381,6 +400,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10, help="a request unanswered after this is an error")
     parser.add_argument("--background", choices=["auto", "api", "standin"], default="auto",
                         help="real jobs through the API, or stand-in workers (auto: api if designer.jobs exists)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="postgresql: a throw-away cluster (unless DATABASE_URL is set)")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -388,6 +409,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.loadgen:
         return loadgen_main(args)
+    with database_env(args.database):
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
 
     mode = args.background
     if mode == "auto":

@@ -46,7 +46,11 @@ def read_json_file(path: str, field: str):
     return read_json_arg("-" if path == "-" else "@" + path, field)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``designer`` parser. With ``argv``, only the built-in command it names registers in full;
+    the others are listed with their one-line ``HELP``, so ``designer --help`` and every command
+    start without importing the other commands' registries (``design`` lists every target and
+    mechanism, which imports the families). Without ``argv``, every command registers in full."""
     parser = argparse.ArgumentParser(
         prog="designer",
         description="Induced implicit bias of parameterizations (arXiv 2601.06597): compute it, "
@@ -58,8 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for modname in _BUILTIN:
-        importlib.import_module(modname).register(sub)
+        module = importlib.import_module(modname)
+        name = modname.rsplit(".", 1)[1]
+        if wanted in (None, name):
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=module.HELP)
     for ep in _plugins():
         try:
             ep.load()(sub)
@@ -92,7 +102,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -146,7 +146,7 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
             save(exc.state)
             raise JobCancelled(str(exc)) from None
     result["plot"] = "design.png"
-    artifacts = ["result.json", "design.png"]
+    artifacts = ["result.json", "design.png", *_write_exports(result, workdir)]
     if job.validate_ is not None:
         # the design is saved first, so a cancelled validation resumes without searching again
         (workdir / "design_result.json").write_text(json.dumps(result))
@@ -158,6 +158,27 @@ def _run_design(job: DesignJobSpec, workdir, progress, should_cancel) -> dict:
     (workdir / "design_result.json").unlink(missing_ok=True)
     progress({"fraction": 1.0, "stage": "done", "best_fit": result["fit_error"]})
     return {"result": result, "artifacts": artifacts}
+
+
+def _write_exports(result: dict, workdir: pathlib.Path) -> list[str]:
+    """The best candidate as PyTorch and JAX modules (``designer export``); returns their file names.
+
+    A design whose best candidate cannot be exported (no mechanism settings in range) still
+    succeeds: the reason is written into the result's ``export`` entry instead.
+    """
+    from .export import ARTIFACT_NAMES, export_design
+
+    names, errors = [], {}
+    for framework, name in ARTIFACT_NAMES.items():
+        try:
+            source = export_design(result, framework)
+        except DesignerInputError as exc:
+            errors[framework] = f"{exc.field}: {exc.message}"
+            continue
+        (workdir / name).write_text(source, encoding="utf-8")
+        names.append(name)
+    result["export"] = {"candidate": result["best"].get("id"), "files": names, **({"errors": errors} if errors else {})}
+    return names
 
 
 def _check_validation_task(job: DesignJobSpec) -> None:

@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=100)
     job_time_limit_seconds: float = Field(default=3600.0, gt=0)
-    cancel_grace_seconds: float = Field(default=10.0, ge=0)
+    cancel_grace_seconds: float = Field(
+        default=10.0, ge=0, description="the supervisor terminates a worker whose job ignored a cancel this long")
+    cancel_stop_seconds: float = Field(
+        default=0.5, ge=0, description="a job that has not stopped at a step this long after a cancel request "
+                                       "(XLA compiling) is stopped by ending its worker process")
     progress_min_interval_seconds: float = Field(default=0.2, ge=0)
 
     api_threads: int = Field(default=16, ge=1, le=256, description="threads for blocking work of the API (database)")

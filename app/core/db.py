@@ -94,6 +94,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def locked_now(session: Session) -> dt.datetime:
+    """The current time once the session's transaction has begun.
+
+    A session begins lazily, at its first statement; on SQLite that ``BEGIN IMMEDIATE`` can wait
+    seconds for the write lock (a worker at low priority holding it on a busy machine). A lease
+    computed before that wait could already be over when it is written, so lease times are taken
+    after the transaction has begun.
+    """
+    session.connection()
+    return utcnow()
+
+
 class Database:
     """An engine for reads and one for writes over the same connection pool.
 

@@ -15,9 +15,8 @@ from app.core.deps import DatabaseDep, PrincipalDep, SettingsDep, UnitOfWorkDep
 from app.core.errors import InvalidInput, problem_responses
 from app.core.responses import model_response
 from app.core.specs import JobSpecBody
-from app.jobs import repository, service
+from app.jobs import repository, service, storage
 from app.jobs.schemas import TERMINAL_STATUSES, JobPublic, JobResult, JobsPage, JobStatus
-from app.numerics import child
 
 router = APIRouter(prefix="/v1/design-jobs", tags=["design-jobs"])
 
@@ -42,13 +41,18 @@ class SpecInvalid(InvalidInput):
 
 
 async def submit_job(request: Request, principal, spec: dict, key: str | None) -> tuple[JobPublic, bool]:
-    """Validate a spec in the numerics pool and enqueue it: ``(job, created)`` (also used by the web pages)."""
-    checked = await request.app.state.numerics.acall(child.validate_job_spec, spec)
+    """Check a spec (in this process) and enqueue it: ``(job, created)`` (also used by the web pages)."""
+    checked = await request.app.state.job_specs.check(spec)
     if "error" in checked:
         raise SpecInvalid(checked)
     database, settings = request.app.state.database, request.app.state.settings
 
     def _create():
+        if key is not None:  # a retry: answered from a read, without taking the write lock
+            with database.reading() as session:
+                replayed = service.find_replay(session, principal, checked["spec"], key)
+            if replayed is not None:
+                return replayed, False
         with database.transaction() as session:
             job, owner, created = service.create_job(session, settings, principal, checked["spec"], key)
             return service.to_public(job, owner), created
@@ -96,9 +100,12 @@ async def get_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDe
     "/{job_id}/cancel", operation_id="cancel_design_job", status_code=202, response_model=JobPublic,
     responses=problem_responses(401, 404),
 )
-async def cancel_design_job(job_id: str, uow: UnitOfWorkDep, principal: PrincipalDep) -> JobPublic:
+async def cancel_design_job(job_id: str, uow: UnitOfWorkDep, settings: SettingsDep, principal: PrincipalDep) -> JobPublic:
     """Ask a job to stop (idempotent). A finished job is returned as it is."""
-    return model_response(await uow.write(service.cancel_public, principal, job_id), 202)
+    public = await uow.write(service.cancel_public, principal, job_id)
+    if public.status == "cancelled":  # a queued job may hold the checkpoint of a killed attempt
+        await run_in_threadpool(storage.remove_attempts, settings, job_id)
+    return model_response(public, 202)
 
 
 @router.delete(
@@ -138,7 +145,11 @@ async def get_design_job_artifact(job_id: str, name: str, uow: UnitOfWorkDep, se
     "/{job_id}/events", operation_id="stream_design_job_events", response_class=StreamingResponse,
     responses={200: {"description": "Server-Sent Events: `id:` is the event's seq, `event:` its type, "
                                     "`data:` a JobEventPublic JSON. The stream ends after the final status.",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                     "content": {"text/event-stream": {
+                         "schema": {"type": "string", "description": "text/event-stream: events separated by a "
+                                    "blank line, each with `id:`, `event:` and one `data:` line"},
+                         # The schema of each event's data line (OpenAPI 3.1 has no item schema for streams).
+                         "x-sse-data": {"$ref": "#/components/schemas/JobEventPublic"}}}},
                **problem_responses(401, 404, 422)},
 )
 async def stream_design_job_events(

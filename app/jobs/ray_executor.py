@@ -154,6 +154,11 @@ def task_runtime_env(settings: Settings, num_gpus: float) -> dict[str, Any]:
 class RayWorker(Worker):
     """A worker that holds leases here and runs the jobs as Ray tasks."""
 
+    # The task runs in a temporary directory on its node: no checkpoint here to resume from.
+    resumes_in_workdir = False
+    # ``ray.cancel`` interrupts a task that does not stop (this process stays).
+    hard_stop = False
+
     def __init__(self, worker_id: str, settings: Settings, shutdown: Any = None):
         super().__init__(worker_id, settings, shutdown)
         self._ray: Any = None

@@ -168,6 +168,24 @@ def expired_leases(session: Session, now: dt.datetime, limit: int = 100) -> list
     ).scalars())
 
 
+def renew_leases(session: Session, worker_ids: list[str], lease_until: dt.datetime) -> int:
+    """Extend the leases of the active jobs of these (live) workers; return how many."""
+    if not worker_ids:
+        return 0
+    return session.execute(
+        update(Job).where(Job.status.in_(ACTIVE), Job.lease_owner.in_(worker_ids))
+        .values(lease_expires_at=lease_until).execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def held_jobs(session: Session, worker_id: str) -> list[Job]:
+    """Active jobs whose lease ``worker_id`` holds, locked for update."""
+    return list(session.execute(
+        select(Job).where(Job.status.in_(ACTIVE), Job.lease_owner == worker_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalars())
+
+
 def active_jobs_of(session: Session, worker_ids: list[str]) -> list[Job]:
     if not worker_ids:
         return []

@@ -95,8 +95,10 @@ class JobResult(BaseModel):
 class JobEventPublic(BaseModel):
     """One entry of a job's event log, as sent in the SSE ``data:`` field.
 
-    ``type`` is ``status`` (data: status, attempt, error) or ``progress`` (data: fraction,
-    stage, best_fit). The SSE ``id:`` is ``seq``, monotonic per job.
+    ``type`` is ``status`` (data: status, attempt, error; ``reason`` when a job goes back to the
+    queue; ``resumed_from_attempt`` when a running attempt continues from the checkpoint an
+    earlier attempt saved) or ``progress`` (data: fraction, stage, best_fit). The SSE ``id:`` is
+    ``seq``, monotonic per job.
     """
 
     seq: int

@@ -55,8 +55,8 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _status_event(session: Session, job: Job) -> None:
-    data: dict[str, Any] = {"status": job.status, "attempt": job.attempt}
+def _status_event(session: Session, job: Job, **extra: Any) -> None:
+    data: dict[str, Any] = {"status": job.status, "attempt": job.attempt, **extra}
     if job.error_code:
         data["error"] = {"code": job.error_code, "message": job.error_message}
     repository.append_event(session, job.id, "status", data)
@@ -204,6 +204,15 @@ def create_job(
         return _replay(existing, idempotency_key, digest, principal)
     _status_event(session, job)
     return job, principal.name, True
+
+
+def find_replay(session: Session, principal: Principal, spec: dict[str, Any], key: str) -> JobPublic | None:
+    """The job an earlier submission with this key created (409 if its spec differs), or None."""
+    existing = repository.find_by_idempotency_key(session, principal.user_id, key)
+    if existing is None:
+        return None
+    job, owner, _ = _replay(existing, key, spec_hash(spec), principal)
+    return to_public(job, owner)
 
 
 def _replay(existing: Job, key: str, digest: str, principal: Principal) -> tuple[Job, str, bool]:

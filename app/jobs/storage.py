@@ -2,7 +2,9 @@
 
 A worker writes into ``attempt-<n>.tmp/``, writes ``result.json`` there, fsyncs, and renames
 the directory to ``output/`` before it marks the job succeeded, so a succeeded job always has
-a complete output directory, and a crash leaves at most a stale temporary directory.
+a complete output directory. A killed attempt leaves its directory with the job's checkpoint;
+the next attempt of a design job takes it over (:func:`resume_attempt_dir`) and continues from
+the last saved step. Every attempt directory is removed when the job ends.
 """
 
 from __future__ import annotations
@@ -30,12 +32,53 @@ def output_dir(settings: Settings, job_id: str) -> Path:
     return job_dir(settings, job_id) / "output"
 
 
-def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
-    """A fresh, empty working directory for one attempt (owner-only, like every job directory)."""
+#: Files a design job keeps in its working directory to resume from (``designer.jobs.run_job``
+#: reads them back): the search state after each step, and the finished design while its
+#: validation runs.
+CHECKPOINT_FILES = ("design_state.json", "design_result.json")
+
+
+def _attempt_number(path: Path) -> int | None:
+    stem = path.name.removesuffix(".tmp").removeprefix("attempt-")
+    return int(stem) if path.name.startswith("attempt-") and path.name.endswith(".tmp") and stem.isdigit() else None
+
+
+def has_checkpoint(path: Path) -> bool:
+    return any((path / name).is_file() for name in CHECKPOINT_FILES)
+
+
+def attempt_dir(settings: Settings, job_id: str, attempt: int, *, resume: bool) -> tuple[Path, int | None]:
+    """The working directory of ``attempt`` (owner-only), and the attempt it resumes, if any.
+
+    With ``resume``, the newest earlier ``attempt-<k>.tmp`` holding a checkpoint is renamed to
+    this attempt's directory, so the job continues from its last saved step, and ``k`` is
+    returned; without, or when no checkpoint was left, the directory starts empty (None).
+    Other attempt directories are removed.
+    """
     path = job_dir(settings, job_id) / f"attempt-{attempt}.tmp"
-    shutil.rmtree(path, ignore_errors=True)
+    if not resume:
+        remove_attempts(settings, job_id)
+    earlier = sorted(
+        ((n, p) for p in job_dir(settings, job_id).glob("attempt-*.tmp")
+         if (n := _attempt_number(p)) is not None and n != attempt),
+        reverse=True,
+    )
+    resumed = None
+    if path.is_dir():  # this attempt was claimed before but the claim did not commit: keep it
+        resumed = attempt if has_checkpoint(path) else None
+    elif earlier and has_checkpoint(earlier[0][1]):
+        resumed, previous = earlier.pop(0)
+        os.rename(previous, path)
+    for _, stale in earlier:
+        shutil.rmtree(stale, ignore_errors=True)
     private_dir(path)
-    return path
+    return path, resumed
+
+
+def remove_attempts(settings: Settings, job_id: str) -> None:
+    """Remove every attempt directory of a job (it has ended: nothing will resume from them)."""
+    for path in job_dir(settings, job_id).glob("attempt-*.tmp"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def media_type(name: str) -> str:
@@ -75,6 +118,7 @@ def publish(settings: Settings, job_id: str, workdir: Path, result: dict[str, An
         shutil.rmtree(final)
     os.rename(workdir, final)
     _fsync_dir(final.parent)
+    remove_attempts(settings, job_id)  # directories of earlier attempts, if any are left
     return artifacts
 
 

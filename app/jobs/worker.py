@@ -20,8 +20,9 @@ import traceback
 from typing import Any
 
 from app.core.config import Settings
-from app.core.db import Database, utcnow
+from app.core.db import Database, locked_now
 from app.jobs import repository, service, storage
+from app.jobs.schemas import TERMINAL_STATUSES
 
 log = logging.getLogger("app.worker")
 
@@ -40,10 +41,13 @@ def _finite(value: Any) -> Any:
 class _Attempt:
     """State shared between the job thread and the heartbeat thread of one attempt."""
 
-    def __init__(self, job_id: str, attempt: int, deadline: float):
+    def __init__(self, job_id: str, attempt: int, deadline: float, workdir=None):
         self.job_id = job_id
         self.attempt = attempt
         self.deadline = deadline
+        self.workdir = workdir
+        #: Held while the attempt publishes and settles its outcome: a hard stop waits for it.
+        self.finishing = threading.Lock()
         self.cancel_requested = threading.Event()
         self.timed_out = threading.Event()
         self.lease_lost = threading.Event()
@@ -57,7 +61,19 @@ class _Attempt:
 
 
 class Worker:
-    """One worker: a loop of claim → run → publish, identified by ``worker_id`` in leases."""
+    """One worker: a loop of claim → run → publish, identified by ``worker_id`` in leases.
+
+    Stopping: a cancel request (or the time limit, or the service stopping) is seen by the
+    heartbeat within ``STOP_POLL_SECONDS``; the job stops at its next step. A job that does not
+    (XLA compiles for seconds, and a compilation cannot be interrupted) gets
+    ``settings.cancel_stop_seconds``; then the heartbeat settles the job itself and the process
+    exits (:meth:`_hard_stop`), and the supervisor starts a fresh worker.
+    """
+
+    #: Design jobs resume from the checkpoint an earlier attempt left in its directory.
+    resumes_in_workdir = True
+    #: Whether a job that ignores a stop request ends this process (see the class docstring).
+    hard_stop = True
 
     def __init__(self, worker_id: str, settings: Settings, shutdown: Any = None):
         self.worker_id = worker_id
@@ -87,17 +103,22 @@ class Worker:
                 continue
             self.run_job(*claimed)
 
-    def claim(self) -> tuple[str, int, dict[str, Any], float] | None:
-        now = utcnow()
+    def claim(self) -> tuple[str, int, dict[str, Any], float, Any] | None:
+        """Claim the oldest queued job; prepare its attempt directory (taking over the checkpoint
+        of a killed attempt); the ``running`` event says which attempt it resumes."""
         with self.db.transaction() as session:
+            now = locked_now(session)
             job = repository.claim_next(session, self.worker_id, now, now + dt.timedelta(seconds=self.settings.lease_seconds))
             if job is None:
                 return None
-            service._status_event(session, job)
-            return job.id, job.attempt, dict(job.spec), job.time_limit_seconds
+            resume = self.resumes_in_workdir and job.kind == "design"
+            workdir, resumed = storage.attempt_dir(self.settings, job.id, job.attempt, resume=resume)
+            extra = {"resumed_from_attempt": resumed} if resumed is not None else {}
+            service._status_event(session, job, **extra)
+            return job.id, job.attempt, dict(job.spec), job.time_limit_seconds, workdir
 
-    def run_job(self, job_id: str, attempt: int, spec: dict[str, Any], time_limit: float) -> None:
-        state = _Attempt(job_id, attempt, time.monotonic() + time_limit)
+    def run_job(self, job_id: str, attempt: int, spec: dict[str, Any], time_limit: float, workdir=None) -> None:
+        state = _Attempt(job_id, attempt, time.monotonic() + time_limit, workdir)
         beat = threading.Thread(target=self._heartbeat, args=(state,), name=f"heartbeat-{job_id}", daemon=True)
         beat.start()
         try:
@@ -107,9 +128,16 @@ class Worker:
             beat.join(timeout=self.settings.heartbeat_seconds + 5)
 
     def _heartbeat(self, state: _Attempt) -> None:
-        """Every ~0.5 s: look for a cancel request; every ``heartbeat_seconds``: renew the lease."""
+        """Every ``STOP_POLL_SECONDS``: look for a cancel request; every ``heartbeat_seconds``:
+        renew the lease; a job that has not stopped ``cancel_stop_seconds`` after a stop request
+        is stopped by ending this process."""
         next_renewal = time.monotonic() + self.settings.heartbeat_seconds
-        while not state.done.wait(min(self.settings.heartbeat_seconds, 0.5)):
+        stop_seen: float | None = None
+        while not state.done.wait(min(self.settings.heartbeat_seconds, STOP_POLL_SECONDS)):
+            if state.should_stop():
+                stop_seen = stop_seen if stop_seen is not None else time.monotonic()
+                if self.hard_stop and time.monotonic() - stop_seen > self.settings.cancel_stop_seconds:
+                    self._hard_stop(state)
             if not self._parent_alive():
                 state.parent_gone.set()
             if self._stopping():
@@ -122,7 +150,7 @@ class Worker:
                     with self.db.transaction() as session:
                         status = repository.extend_lease(
                             session, state.job_id, self.worker_id,
-                            utcnow() + dt.timedelta(seconds=self.settings.lease_seconds),
+                            locked_now(session) + dt.timedelta(seconds=self.settings.lease_seconds),
                         )
                 else:
                     with self.db.reading() as session:
@@ -134,6 +162,22 @@ class Worker:
                 state.lease_lost.set()
             elif status == "cancelling":
                 state.cancel_requested.set()
+
+    def _hard_stop(self, state: _Attempt) -> None:
+        """Settle a job that did not stop at a step boundary, then end this process."""
+        if not state.finishing.acquire(blocking=False):
+            return  # the job is publishing or settling its own outcome right now
+        status, code, message = self._stopped_outcome(state)
+        log.warning("%s: job %s did not stop within %g s (compiling?); ending the worker process",
+                    self.worker_id, state.job_id, self.settings.cancel_stop_seconds)
+        try:
+            if status != "lost":
+                self._settle(state, status, code, message, None)
+        except Exception:  # the lease expires and the reaper settles the job instead
+            log.exception("%s: could not settle job %s", self.worker_id, state.job_id)
+        finally:
+            logging.shutdown()
+            os._exit(HARD_STOP_EXIT_CODE)
 
     def _progress_reporter(self, state: _Attempt):
         last = {"at": 0.0, "stage": None}
@@ -174,8 +218,14 @@ class Worker:
             return ("failed", "internal", f"{type(exc).__name__}: {exc}"[:2000]), None
 
     def _execute(self, state: _Attempt, spec: dict[str, Any]) -> None:
-        workdir = storage.attempt_dir(self.settings, state.job_id, state.attempt)
+        workdir = state.workdir
+        if workdir is None:
+            workdir, _ = storage.attempt_dir(self.settings, state.job_id, state.attempt, resume=False)
         outcome, output = self._run(state, spec, workdir)
+        with state.finishing:
+            self._finish(state, outcome, output, workdir)
+
+    def _finish(self, state: _Attempt, outcome, output, workdir) -> None:
         if outcome is None and state.lease_lost.is_set():
             outcome = ("lost", None, None)
         if outcome is None:
@@ -188,11 +238,12 @@ class Worker:
             else:
                 self._settle(state, "succeeded", None, None, artifacts)
                 return
-        shutil.rmtree(workdir, ignore_errors=True)
         status, code, message = outcome
         if status == "lost":
             log.warning("%s: lease of job %s was taken over; dropping this attempt", self.worker_id, state.job_id)
             return
+        if status != "requeue":  # a requeued job resumes from this directory's checkpoint
+            shutil.rmtree(workdir, ignore_errors=True)
         self._settle(state, status, code, message, None)
 
     def _stopped_outcome(self, state: _Attempt) -> tuple[str, str | None, str | None]:
@@ -219,7 +270,15 @@ class Worker:
                 service.requeue_or_fail(session, job, "stopped without a cancel request")
             else:
                 service.finish(session, job, status, error_code=code, error_message=message, artifacts=artifacts)
+            ended = job.status in TERMINAL_STATUSES
+        if ended and status != "succeeded":
+            storage.remove_attempts(self.settings, state.job_id)
 
+
+#: How often the heartbeat thread looks for a cancel request (one indexed read).
+STOP_POLL_SECONDS = 0.25
+#: Exit status of a worker that ended itself because its job did not stop (see Worker.hard_stop).
+HARD_STOP_EXIT_CODE = 3
 
 #: Environment that makes numerical libraries use one compute thread; read when they load.
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -42,34 +42,41 @@ def schemas() -> dict[str, Any]:
     Returns ``{"roots": {name: schema}, "defs": {name: schema}}`` with references already
     pointing into ``#/components/schemas``.
     """
-    from pydantic import TypeAdapter
-
     from designer.jobs import JobSpec
     from designer.specs import MechanismSpec, ParamSpec
 
+    return spec_schemas({"JobSpec": JobSpec, "ParamSpec": ParamSpec, "MechanismSpec": MechanismSpec})
+
+
+def spec_schemas(types: dict[str, Any]) -> dict[str, Any]:
+    """``{"roots": {name: schema}, "defs": {name: schema}}`` of these types, references into
+    ``#/components/schemas``; raises ``ValueError`` when two models publish one name with
+    different schemas (one would silently replace the other in the document)."""
+    from pydantic import TypeAdapter
+
     roots: dict[str, Any] = {}
     defs: dict[str, Any] = {}
-    for name, tp in (("JobSpec", JobSpec), ("ParamSpec", ParamSpec), ("MechanismSpec", MechanismSpec)):
+    for name, tp in types.items():
         schema = TypeAdapter(tp).json_schema(ref_template=REF_TEMPLATE, mode="validation")
-        defs.update(schema.pop("$defs", {}))
+        for def_name, definition in schema.pop("$defs", {}).items():
+            if def_name in defs and defs[def_name] != definition:
+                raise ValueError(
+                    f"two models publish the schema name {def_name!r} with different fields "
+                    f"({sorted(defs[def_name].get('properties', {}))} and {sorted(definition.get('properties', {}))}); "
+                    "rename one of them")
+            defs[def_name] = definition
         roots[name] = schema
+    for name in roots.keys() & defs.keys():
+        if roots[name] != defs[name]:
+            raise ValueError(f"two models publish the schema name {name!r} with different fields; rename one of them")
     return {"roots": roots, "defs": defs}
 
 
 def validate_job_spec(spec: Any) -> dict[str, Any]:
-    """Validate a job spec with ``designer.jobs.JobSpec``; return ``{"spec": normalised}`` or an error."""
-    from pydantic import TypeAdapter, ValidationError
+    """The API's check of a job spec (:class:`app.core.specs.JobSpecChecker`): ``{"spec": normalised}`` or an error."""
+    from app.core.specs import JobSpecChecker
 
-    from designer.errors import DesignerInputError
-    from designer.jobs import JobSpec
-
-    try:
-        model = TypeAdapter(JobSpec).validate_python(spec)
-    except ValidationError as exc:
-        return _pydantic_errors(exc, "body")
-    except DesignerInputError as exc:
-        return _error(f"body.{exc.field}", exc.message)
-    return {"spec": model.model_dump(mode="json", by_alias=True)}
+    return JobSpecChecker().check_now(spec)
 
 
 def evaluate_bias(param: Any, mechanism: Any, points: list[Any]) -> dict[str, Any]:

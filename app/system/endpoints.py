@@ -34,7 +34,7 @@ async def get_readiness(request: Request) -> Response:
         db_ok = False
     alive = state.supervisor.alive_workers() if state.supervisor else 0
     expected = state.settings.workers
-    numerics = state.numerics.warm.is_set()
+    numerics = state.numerics.warm.is_set() and state.job_specs.ready
     ready = db_ok and alive >= expected and numerics
     body = Readiness(status="ready" if ready else "not_ready", database=db_ok, workers_alive=alive,
                      workers_expected=expected, numerics_ready=numerics)

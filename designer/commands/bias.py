@@ -21,11 +21,15 @@ gauge bias of a product); those indices are listed in "singular".
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "evaluate the induced bias R(z) at predictors"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "bias", help="evaluate the induced bias R(z) at predictors",
+        "bias", help=HELP,
         description="Evaluate the induced bias R(z) of a parameterization under a mechanism "
         "(additive constants dropped; float64).",
         epilog=EXAMPLE, formatter_class=_Formatter,

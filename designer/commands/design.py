@@ -22,13 +22,17 @@ The best "param" and "mechanism_spec" are accepted by 'designer bias --param ...
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "inverse design: find a parameterization and mechanism for a target bias"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
     from ..mechanisms import MECHANISMS
     from ..targets import TARGETS
 
     p = sub.add_parser(
-        "design", help="inverse design: find a parameterization and mechanism for a target bias",
+        "design", help=HELP,
         description="Search basis x factorization x depth x transform x mechanism for an induced bias "
         "R_phi(z) ~ a R*(z) + b (a > 0) over a sampling distribution; report the fit error, the "
         "parameterization, and the hyperparameter that sets the strength.",

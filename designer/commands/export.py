@@ -6,9 +6,9 @@ import argparse
 import sys
 
 EXAMPLE = """example:
-  designer design --target '{"kind":"l1"}' --shape 64 --strength 0.05 --out result.json
+  designer design --target '{"kind":"l1"}' --shape 64 --request '{"strength":0.05}' --out result.json
   designer export --design result.json --framework torch --out parameterization.py
-  designer export --design result.json --candidate hadamard/identity/depth2/identity/label_noise \\
+  designer export --design result.json --candidate hadamard/basis=identity/depth=2/transform=identity/label_noise \\
       --framework jax --out parameterization_jax.py
 
 PyTorch: Parameterization() for torch.nn.utils.parametrize.register_parametrization(layer,
@@ -19,11 +19,15 @@ The module is generated from the validated specs by templates; nothing in the de
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "write a design as a self-contained PyTorch or JAX module"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "export", help="write a design as a self-contained PyTorch or JAX module",
+        "export", help=HELP,
         description="Write the chosen candidate of a design (the best by default) as a small, readable, "
         "self-contained Python module: the parameterization, its initialisation and the training settings "
         "its mechanism needs.",

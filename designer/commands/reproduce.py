@@ -20,11 +20,15 @@ about 100 times (--record-every N, or 'authors' for their logging interval). JSO
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "reproduce the paper's figures 2-6 side by side with the authors' numbers"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "reproduce", help="reproduce the paper's figures 2-6 side by side with the authors' numbers",
+        "reproduce", help=HELP,
         description="Run the authors' exact configurations with the JAX simulator, write {figure}.json "
         "and {figure}.png, and print authors' numbers beside ours.",
         epilog=EXAMPLE, formatter_class=_Formatter,

@@ -31,11 +31,15 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "map where the predicted bias holds over learning rate, batch size and noise family"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "sweep", help="map where the predicted bias holds over learning rate, batch size and noise family",
+        "sweep", help=HELP,
         description="Finite step size and non-Gaussian noise: prediction error of the label-noise bias per "
         "cell of learning rate x batch size x noise family, as one batched SGD computation, with a heat map.",
         epilog=EXAMPLE, formatter_class=_Formatter,

@@ -35,11 +35,15 @@ cvxpy) come with the 'solvers' extra: pip install 'implicit-bias-designer[solver
 """
 
 
+#: One line for ``designer --help`` (listed without importing what ``register`` needs).
+HELP = "train a design by SGD with its mechanism and compare with a trusted solver"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..cli import _Formatter
 
     p = sub.add_parser(
-        "validate", help="train a design by SGD with its mechanism and compare with a trusted solver",
+        "validate", help=HELP,
         description="Train the designed parameterization with its mechanism (weight decay, label noise, or "
         "temperature via learning rate and batch size) using the JAX simulator, and report recovery "
         "error, support precision / recall, effective rank, and the distance to the solution of the "

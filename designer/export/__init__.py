@@ -63,14 +63,17 @@ TRANSFORMS: dict[str, tuple[str, Callable[[Any], dict]]] = {
 
 def _hadamard(spec, fam) -> tuple[str, list]:
     tkind = spec.transform.kind if spec.transform is not None else "identity"
-    if fam.basis not in BASES:
-        raise _unknown("param.basis", fam.basis, BASES)
+    basis = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
+    if basis not in BASES:
+        raise _unknown("param.basis", basis, BASES)
+    if len(fam.predictor_shape) != 1:
+        raise DesignerInputError("param", f"export supports vector Hadamard predictors, got shape {list(fam.predictor_shape)}")
     if tkind not in TRANSFORMS:
         raise _unknown("param.transform.kind", tkind, TRANSFORMS)
     tname, tvalues = TRANSFORMS[tkind]
-    title = f"Hadamard product of depth {fam.depth} (basis {fam.basis}, transform {tkind})"
+    title = f"Hadamard product of depth {fam.depth} (basis {basis}, transform {tkind})"
     return title, [("HADAMARD", {"depth": _int(fam.depth, "param.depth"), "dim": _int(fam.dim, "param.dim")}),
-                   (BASES[fam.basis], {}), (tname, tvalues(spec.transform) if spec.transform is not None else {})]
+                   (BASES[basis], {}), (tname, tvalues(spec.transform) if spec.transform is not None else {})]
 
 
 def _group_hadamard(spec, fam):

@@ -328,7 +328,8 @@ MECHANISM = "weight_decay"
 #: lambda of (lambda/2)|w|^2 on the factors (every leaf of `params`); minimised over the factors
 #: it is lambda R*(z).
 WEIGHT_DECAY = $weight_decay
-#: the design does not fix a learning rate: any stable step reaches the same regularized optimum.
+#: the design does not fix a learning rate: choose a stable step (`designer validate` takes half the
+#: edge of stability 2 / lambda_max at the initialisation).
 LEARNING_RATE = None
 TRAINING = {"mechanism": MECHANISM, "weight_decay": WEIGHT_DECAY, "applies_to": "the factors only",
             "strength": $strength}

@@ -380,6 +380,16 @@ class DesignedWeight(nn.Module):
         return predictor(*self.factors)
 
 
+def init_parametrized(module, name="weight", scale=INIT_SCALE, generator=None):
+    """Set the factors registered on `module.<name>` to initial_factors(scale) (the designed start)
+    instead of the balanced factors of the weight the layer had."""
+    originals = [p for n, p in module.parametrizations[name].named_parameters(recurse=False) if n.startswith("original")]
+    with torch.no_grad():
+        for p, f in zip(originals, initial_factors(scale, generator, originals[0].dtype)):
+            p.copy_(f)
+    return module
+
+
 def factor_parameters(module):
     """The parameters of `module` that are factors of this parameterization (standalone
     DesignedWeight modules and weights registered with Parameterization), and all the others."""
@@ -407,7 +417,8 @@ MECHANISM = "weight_decay"
 #: lambda of (lambda/2)|w|^2 on the factors only (coupled: gradient + WEIGHT_DECAY * w, as
 #: torch.optim.SGD's weight_decay); minimised over the factors it is lambda R*(z).
 WEIGHT_DECAY = $weight_decay
-#: the design does not fix a learning rate: any stable step reaches the same regularized optimum.
+#: the design does not fix a learning rate: choose a stable step (`designer validate` takes half the
+#: edge of stability 2 / lambda_max at the initialisation).
 LEARNING_RATE = None
 TRAINING = {"mechanism": MECHANISM, "weight_decay": WEIGHT_DECAY, "applies_to": "the factors only",
             "strength": $strength}

@@ -131,6 +131,8 @@ class Simulator:
                                                               in_axes=(0, None if shared else 0)))
                              for shared in (False, True) for full in (False, True)}
         self._data_struct = None
+        prepare = self.task.prepare_metrics
+        self._prepare_jits = {True: jax.jit(prepare), False: jax.jit(jax.vmap(prepare))}
 
     @property
     def _chunk_jit(self):
@@ -452,7 +454,10 @@ class Simulator:
         rpc = records_per_chunk or _largest_divisor_at_most(n_rec, math.ceil(n_rec / 20))
         if n_rec % rpc:
             raise DesignerInputError("records_per_chunk", f"{rpc} does not divide the {n_rec} records")
-        chunk = self._chunk_jits[self.data_is_shared(data)]
+        shared = self.data_is_shared(data)
+        chunk = self._chunk_jits[shared]
+        if self.metrics:  # what the records can share, computed once (Task.prepare_metrics)
+            data = self._prepare_jits[shared](data)
         chunks = []
         for c in range(n_rec // rpc):
             if should_cancel is not None and should_cancel():

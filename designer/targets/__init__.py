@@ -22,6 +22,7 @@ from .nuclear import Nuclear, NuclearSpec
 from .path_norm import PathNorm, PathNormSpec
 from .scad import Scad, ScadSpec
 from .schatten import Schatten, SchattenSpec
+from .sparse_plus_low_rank import SparsePlusLowRank, SparsePlusLowRankSpec
 from .tabulated import Tabulated, TabulatedSpec
 from .tv import TotalVariation, TotalVariationSpec
 from .tv_2d import TotalVariation2D, TotalVariation2DSpec
@@ -45,6 +46,7 @@ TARGETS: dict[str, type] = {
     "fused_lasso": FusedLassoSpec,
     "tv_2d": TotalVariation2DSpec,
     "path_norm": PathNormSpec,
+    "sparse_plus_low_rank": SparsePlusLowRankSpec,
 }
 
 TargetSpec = Annotated[Union[tuple(TARGETS.values())], Field(discriminator="kind")]
@@ -63,5 +65,5 @@ def build_target(spec: Any, shape: tuple[int, ...]) -> Target:
 __all__ = [
     "TARGETS", "Target", "TargetSpec", "build_target", "parse_target_spec",
     "BasisL1", "ElasticNet", "FusedLasso", "GroupL21", "Huber", "L1", "LogDet", "LogSum", "Lp", "Mcp", "Nuclear", "PathNorm",
-    "Scad", "Schatten", "Tabulated", "TotalVariation", "TotalVariation2D",
+    "Scad", "Schatten", "SparsePlusLowRank", "Tabulated", "TotalVariation", "TotalVariation2D",
 ]

@@ -1,4 +1,4 @@
-"""``designer jobs submit|get|follow`` against a live server, and an example in every --help."""
+"""``designer jobs submit|get|follow|artifact`` against a live server, and an example in every --help."""
 
 from __future__ import annotations
 
@@ -32,6 +32,27 @@ def test_submit_follow_and_get(server_and_token):
     assert polled.returncode == 0 and json.loads(polled.stdout)["id"] == job["id"]
     got = designer("jobs", "get", job["id"], *auth)
     assert got.returncode == 0 and json.loads(got.stdout)["status"] == "succeeded"
+
+
+def test_artifact_fetches_the_exported_modules(server_and_token, tmp_path):
+    import httpx
+
+    from designer.export import export_design
+
+    server, token = server_and_token
+    auth = ["--url", server.base_url, "--token", token]
+    job = json.loads(designer("jobs", "submit", json.dumps(SMALL), "--follow", *auth).stdout)
+    names = {a["name"] for a in job["artifacts"]}
+    assert {"parameterization_torch.py", "parameterization_jax.py"} <= names
+    result = httpx.get(f"{server.base_url}/v1/design-jobs/{job['id']}/result",
+                       headers={"Authorization": f"Bearer {token}"}).json()["result"]
+    for framework in ("torch", "jax"):
+        out = tmp_path / f"p_{framework}.py"
+        fetched = designer("jobs", "artifact", job["id"], f"parameterization_{framework}.py", "--out", str(out), *auth)
+        assert fetched.returncode == 0, fetched.stderr
+        assert out.read_text() == export_design(result, framework)
+    missing = designer("jobs", "artifact", job["id"], "nope.py", *auth)
+    assert missing.returncode == 2 and "HTTP 404" in missing.stderr
 
 
 def test_errors_are_reported_not_raised(server_and_token):

@@ -49,8 +49,13 @@ def test_job_design(tmp_path):
     events = []
     out = run_job({"kind": "design", "target": {"kind": "l1"}, "shape": [16]},
                   workdir=tmp_path, progress=events.append, should_cancel=lambda: False)
-    assert out["artifacts"] == ["result.json", "design.png"]
+    assert out["artifacts"] == ["result.json", "design.png", "parameterization_torch.py", "parameterization_jax.py"]
     assert all((tmp_path / a).stat().st_size > 0 for a in out["artifacts"])
+    from designer.export import export_design
+
+    assert (tmp_path / "parameterization_jax.py").read_text() == export_design(out["result"], "jax")
+    assert out["result"]["export"] == {"candidate": out["result"]["best"]["id"],
+                                       "files": ["parameterization_torch.py", "parameterization_jax.py"]}
     assert out["result"]["fit_error"] < 1e-6 and "validate" not in out["result"]  # validation: tests/validate
     json.dumps(out["result"])
     assert events[-1]["fraction"] == 1.0 and all(set(e) == {"fraction", "stage", "best_fit"} for e in events)

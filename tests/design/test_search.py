@@ -300,3 +300,66 @@ def test_job_parser_and_library_name_the_same_field(spec, field):
     with pytest.raises(DesignerInputError) as via_design:
         design({k: v for k, v in spec.items() if k != "kind"})
     assert via_job.value.field == via_design.value.field == field
+
+
+def test_layer_sized_vector_is_scored_on_a_slice_and_checked_at_full_size():
+    res = run({"kind": "l1"}, [5000], mechanisms=["weight_decay", "gauge"], max_depth=2)
+    assert res["scored_at"]["shape"] == [1024] and res["shape"] == [5000]
+    best = res["best"]
+    assert best["param"]["dim"] == 5000 and best["fit_error"] < 1e-9
+    check = res["engine_check"]
+    assert check["shape"] == [5000] and check["method"] == "engine" and check["max_deviation"] < 1e-9
+    # the rewritten spec evaluates at full size: (1/2)|w*|^2 = sum |z| exactly
+    z = np.random.default_rng(0).standard_normal((2, 5000))
+    got = evaluate_points(best["param"], {"kind": "weight_decay", "strength": 1.0}, z.tolist())["values"]
+    np.testing.assert_allclose(got, np.abs(z).sum(axis=1), rtol=1e-12)
+
+
+def test_a_target_that_cannot_be_sliced_says_so():
+    sizes = [1000, 2000, 2000]
+    with pytest.raises(DesignerInputError) as err:
+        design({"target": {"kind": "group_l21", "sizes": sizes}, "shape": [5000]})
+    assert err.value.field == "shape" and "slice" in err.value.message
+
+
+#: one small design per registered target (a new target adds its row): kind -> (spec, shape)
+EVERY_TARGET = {
+    "l1": ({"kind": "l1"}, [8]),
+    "lp": ({"kind": "lp", "p": 0.5}, [8]),
+    "log_sum": ({"kind": "log_sum", "epsilon": 0.01}, [8]),
+    "group_l21": ({"kind": "group_l21", "group_size": 2}, [8]),
+    "tv": ({"kind": "tv"}, [8]),
+    "basis_l1": ({"kind": "basis_l1", "basis": "haar"}, [8]),
+    "nuclear": ({"kind": "nuclear"}, [4, 4]),
+    "schatten": ({"kind": "schatten", "p": 0.5}, [4, 4]),
+    "log_det": ({"kind": "log_det"}, [4, 4]),
+    "tabulated": ({"kind": "tabulated", "pairs": [{"z": [float(i), 1.0, -2.0, 0.5, 0.0, 1.0, 2.0, 3.0], "value": float(i * i)} for i in range(4)]}, [8]),
+    "elastic_net": ({"kind": "elastic_net", "l1_ratio": 1.0}, [8]),
+    "huber": ({"kind": "huber"}, [8]),
+    "scad": ({"kind": "scad"}, [8]),
+    "mcp": ({"kind": "mcp"}, [8]),
+    "fused_lasso": ({"kind": "fused_lasso", "lambda": 0.5}, [8]),
+    "tv_2d": ({"kind": "tv_2d"}, [4, 4]),
+    "sparse_plus_low_rank": ({"kind": "sparse_plus_low_rank"}, [4, 4]),
+    "path_norm": ({"kind": "path_norm"}, [4, 3]),
+}
+
+
+def test_every_target_has_a_design_row():
+    from designer.targets import TARGETS
+
+    assert set(EVERY_TARGET) == set(TARGETS)
+
+
+@pytest.mark.parametrize("kind", sorted(EVERY_TARGET))
+def test_every_target_designs_end_to_end(kind):
+    """Each registered target runs through the search and reports an honest fit error."""
+    spec, shape = EVERY_TARGET[kind]
+    res = run(spec, shape, mechanisms=["weight_decay"], max_depth=2, transforms=False, sampling={"n_points": 16})
+    assert res["target"]["kind"] == kind
+    best = res["best"]
+    assert best["fit_error"] is not None and 0.0 <= best["fit_error"] <= 1.0
+    assert res["exact"] == (best["fit_error"] < 1e-6)
+    if kind in ("l1", "elastic_net", "basis_l1", "nuclear"):
+        # l1_ratio = 1 is the L1 norm: depth-2 Hadamard under weight decay is exact (theory.md 3)
+        assert res["exact"], (kind, best["fit_error"])

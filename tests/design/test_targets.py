@@ -58,7 +58,11 @@ EXAMPLES = {
                     np.sum(np.abs(np.diff(VEC))) + 0.4 * np.sum(np.abs(VEC))),
     "tv_2d": ({"kind": "tv_2d"}, (5, 7), IMG, np_tv_2d(IMG)),
     "path_norm": ({"kind": "path_norm"}, (5, 4), MAT, sum(np.linalg.norm(row) for row in MAT)),
+    # lambda sqrt(m n) <= 1: the L1 term alone is cheaper than any nuclear part, R* = lambda |M|_1
+    "sparse_plus_low_rank": ({"kind": "sparse_plus_low_rank", "lambda": 0.2}, (5, 4), MAT, 0.2 * np.sum(np.abs(MAT))),
 }
+#: targets computed by an iterative solver: their relative accuracy (the solver's certified gap)
+RTOL = {"sparse_plus_low_rank": 1e-9}
 
 
 def test_every_target_has_an_example():
@@ -71,10 +75,11 @@ def test_value_matches_numpy(kind):
     target = build_target(spec, shape)
     assert target.kind == kind
     value = float(target.value(jnp.asarray(z)))
-    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+    rtol = RTOL.get(kind, 1e-12)
+    np.testing.assert_allclose(value, expected, rtol=rtol, atol=1e-12)
     # jit/vmap-compatible and a pytree (knobs are leaves, so a second knob value reuses the compile)
     batched = jax.jit(jax.vmap(target.value))(jnp.stack([jnp.asarray(z)] * 3))
-    np.testing.assert_allclose(np.asarray(batched), expected, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(batched), expected, rtol=rtol)
     # JSON round trip of the spec
     assert parse_target_spec(parse_target_spec(spec).model_dump_json()) == parse_target_spec(spec)
 
@@ -114,6 +119,10 @@ def test_wrong_domain_names_shape(kind):
         ({"kind": "fused_lasso", "lambda": -0.1}, (8,), "target.lambda"),
         ({"kind": "fused_lasso"}, (1,), "shape"),
         ({"kind": "tv_2d"}, (1, 1), "shape"),
+        ({"kind": "sparse_plus_low_rank", "lambda": 0.0}, (4, 4), "target.lambda"),
+        ({"kind": "sparse_plus_low_rank", "iterations": 10**6}, (4, 4), "target.iterations"),
+        ({"kind": "sparse_plus_low_rank", "tolerance": 0.5}, (4, 4), "target.tolerance"),
+        ({"kind": "sparse_plus_low_rank"}, (65, 8), "shape"),
         ({"kind": "tabulated", "pairs": [{"z": [1, 2], "value": 1.0}] * 2}, (2,), "target.pairs"),
         ({"kind": "tabulated", "pairs": [{"z": [1, 2], "value": 1.0}, {"z": [1, float("nan")], "value": 2.0}, {"z": [0, 1], "value": 3.0}]}, (2,), "target.pairs[1].z"),
         ({"kind": "tabulated", "pairs": [{"z": [1, 2], "value": 1.0}, {"z": [1, 3], "value": float("inf")}, {"z": [0, 1], "value": 3.0}]}, (2,), "target.pairs[1].value"),

@@ -53,7 +53,8 @@ def test_torch_export_follows_the_simulator_and_recovers_the_support(design_resu
     from designer.simulate import Simulator
 
     best = design_result["best"]
-    assert best["id"] == "hadamard/identity/depth2/identity/weight_decay"
+    assert best["param"] == {"family": "hadamard", "depth": 2, "basis": "identity", "dim": 64}
+    assert best["mechanism"] == "weight_decay"
     P = load(tmp_path, export_design(design_result, "torch"), "p_torch")
     assert P.WEIGHT_DECAY == pytest.approx(best["mechanism_spec"]["strength"], rel=1e-15)
     sim = Simulator(best["param"], TASK, noise=[{"kind": "weight_decay", "strength": P.WEIGHT_DECAY, "mode": "coupled"}],
@@ -127,6 +128,10 @@ def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
     opt = P.optimizer(net, lr=0.1)
     decays = sorted((g["weight_decay"], sum(p.numel() for p in g["params"])) for g in opt.param_groups)
     assert decays == [(0.0, 2), (P.WEIGHT_DECAY, 128)]  # the factors only
+    P.init_parametrized(layer, scale=0.5)  # the designed start: factors (0.5, 0), weight 0
+    np.testing.assert_array_equal(layer.parametrizations.weight.original0.detach().numpy(),
+                                  np.stack([np.full(64, 0.5), np.zeros(64)]))
+    assert float(layer.weight.abs().max()) == 0.0
 
 
 SPECS = [
@@ -193,7 +198,7 @@ def test_mechanism_settings(tmp_path):
 
 def test_bad_input_names_the_field(design_result, tmp_path, capsys):
     with pytest.raises(DesignerInputError) as err:
-        export_design(design_result, "torch", "hadamard/identity/depth9/identity/weight_decay")
+        export_design(design_result, "torch", "hadamard/basis=identity/depth=9/transform=identity/weight_decay")
     assert err.value.field == "candidate"
     with pytest.raises(DesignerInputError) as err:
         export_design(design_result, "tensorflow")

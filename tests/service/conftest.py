@@ -7,9 +7,11 @@ the PostgreSQL runs are skipped, with that reason, only when no binaries exist.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +31,9 @@ READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
+#: Five steps (three quick screening steps, then two transform fits that compile for seconds in
+#: a fresh worker): a worker killed after progress 0.6 leaves a checkpoint of three steps.
+RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [16], "budget": 2000, "seed": 0}
 LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 #: Timing settings that keep recovery tests short (the defaults suit production).
@@ -75,12 +80,15 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *cmd]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on a free loopback port; yields its admin URL."""
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields its admin URL.
+
+    Raises ``FileNotFoundError`` when no PostgreSQL binaries are installed.
+    """
     bindir = find_postgres_bindir()
     if bindir is None:
-        pytest.skip("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
+        raise FileNotFoundError("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
     root = Path(tempfile.mkdtemp(prefix="designer-pg-"))
     datadir, sockdir = root / "data", root / "sock"
     sockdir.mkdir()
@@ -104,23 +112,44 @@ def postgres_server() -> Iterator[str]:
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     import psycopg
 
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            break
-        except psycopg.OperationalError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL did not start; see {root / 'postgres.log'}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    shutil.rmtree(root, ignore_errors=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(url, connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start; see {root / 'postgres.log'}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(admin_url: str) -> str:
+    """Create a fresh database on the cluster; return its URL."""
+    import psycopg
+
+    name = "designer_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster for the session; yields its admin URL."""
+    if find_postgres_bindir() is None:
+        pytest.skip("no PostgreSQL binaries (initdb, postgres) found: apt-get install -y postgresql")
+    with throwaway_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -128,13 +157,7 @@ def db_url(request) -> str | None:
     """None for SQLite (the default), or the URL of a fresh PostgreSQL database for this module."""
     if request.param == "sqlite":
         return None
-    admin = request.getfixturevalue("postgres_server")
-    import psycopg
-
-    name = "designer_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin.rsplit("/", 1)[0] + "/" + name
+    return new_database(request.getfixturevalue("postgres_server"))
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -204,6 +227,39 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
+
+    def full_log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.data_dir.glob("server-*.log")))
+
+    def worker_pids(self) -> dict[str, int]:
+        """Live worker processes of the running server: {worker id: pid} (from their start lines)."""
+        found = dict(re.findall(r"worker (w-\S+) started \(pid (\d+)", self.log_path.read_text(errors="replace")))
+        pids = {}
+        for worker_id, pid in found.items():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == self.proc.pid:  # state, parent pid
+                pids[worker_id] = int(pid)
+        return pids
+
+    def leases(self) -> dict[str, dict]:
+        """Every job's status, attempt and lease owner, read from the database itself."""
+        from sqlalchemy import create_engine, text
+
+        from app.core.config import Settings
+
+        url = Settings(data_dir=self.data_dir, database_url=self.database_url).resolved_database_url
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT id, status, attempt, lease_owner, progress_fraction FROM jobs")).all()
+        finally:
+            engine.dispose()
+        return {r.id: {"status": r.status, "attempt": r.attempt, "lease_owner": r.lease_owner,
+                       "progress_fraction": r.progress_fraction} for r in rows}
 
     def kill(self, group: bool = False) -> None:
         """SIGKILL the server process (``group``: and its workers, like a machine crash)."""
@@ -293,3 +349,22 @@ def wait_status(http: httpx.Client, job_id: str, statuses: set[str], timeout: fl
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} not in {statuses} after {timeout} s: {job}")
+
+
+def attempts_of(events: list[dict]) -> dict[int, dict]:
+    """Per attempt, from a job's event log: its ``running`` event data and its progress events."""
+    attempts: dict[int, dict] = {}
+    current = None
+    for e in events:
+        data = e["data"]["data"]
+        if e["event"] == "status" and data["status"] == "running":
+            current = attempts.setdefault(data["attempt"], {"running": data, "progress": []})
+        elif e["event"] == "progress" and current is not None:
+            current["progress"].append(data)
+    return attempts
+
+
+def first_step_fraction(attempt: dict) -> float | None:
+    """Progress after the attempt's first computed step (its ``start`` report excluded)."""
+    steps = [p["fraction"] for p in attempt["progress"] if p["stage"] != "start" and p["fraction"]]
+    return steps[0] if steps else None

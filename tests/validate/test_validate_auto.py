@@ -86,7 +86,7 @@ def test_divergence_halves_the_learning_rate_without_recompiling(l1_design):
 
 
 def test_label_noise_verdict_against_linprog_and_a_failing_protocol(l1_design):
-    cand = "hadamard/identity/depth2/identity/label_noise"
+    cand = "hadamard/basis=identity/depth=2/transform=identity/label_noise"
     task = {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}
     short = validate(l1_design, {"task": task, "candidate": cand, "steps": 2000, "seeds": 2})
     v = short["verdict"]
@@ -97,7 +97,7 @@ def test_label_noise_verdict_against_linprog_and_a_failing_protocol(l1_design):
 
 @pytest.mark.slow
 def test_label_noise_no_flags_reaches_basis_pursuit(l1_design):
-    cand = "hadamard/identity/depth2/identity/label_noise"
+    cand = "hadamard/basis=identity/depth=2/transform=identity/label_noise"
     out = validate(l1_design, {"task": {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}, "candidate": cand})
     v = out["verdict"]
     assert v["delivered"] is True, v["message"]

@@ -45,7 +45,7 @@ def test_cli_validate_weight_decay_matches_lasso(tmp_path, l1_design):
 
 
 def test_validate_label_noise_against_basis_pursuit(l1_design):
-    cand = "hadamard/identity/depth2/identity/label_noise"
+    cand = "hadamard/basis=identity/depth=2/transform=identity/label_noise"
     out = validate(l1_design, {"task": {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}, "candidate": cand,
                                "steps": 60_000, "seeds": 2, "learning_rate": 0.005, "strength": 0.02, "float64": False,
                                "schedule": "step_decay"})  # V1's fixed protocol: /10 after each third
@@ -95,8 +95,8 @@ def test_job_design_then_validate_with_cancel_and_resume(tmp_path):
     assert (tmp_path / "design_result.json").exists()  # the design is kept; only the validation reruns
     events2 = []
     out = run_job(spec, workdir=tmp_path, progress=events2.append, should_cancel=lambda: False)
-    assert not any(e["stage"] in ("screen", "transforms") for e in events2)
-    assert out["artifacts"] == ["result.json", "design.png", "validate.png"]
+    assert not any(e["stage"] in ("screen", "refine") for e in events2)
+    assert out["artifacts"] == ["result.json", "design.png", "parameterization_torch.py", "parameterization_jax.py", "validate.png"]
     v = out["result"]["validate"]
     assert v["plot"] == "validate.png" and abs(v["solver"]["objective_relative_gap"]["max"]) < 1e-6
     assert events2[-1]["fraction"] == 1.0 and all(set(e) == {"fraction", "stage", "best_fit"} for e in events2)

@@ -70,6 +70,14 @@ class Task(abc.ABC):
                     "model", f"{getattr(model, 'name', type(model).__name__)} has predictor shape {list(got)}, "
                     f"task {self.name} needs {list(self.predictor_shape)}")
 
+    def prepare_metrics(self, data: dict) -> dict:
+        """``data`` with what :meth:`metrics` can compute once for many records (default: as is).
+
+        The simulator calls it once per :meth:`~designer.simulate.Simulator.run` and hands the
+        result to every record; :meth:`metrics` must give the same numbers with or without it.
+        """
+        return data
+
     @abc.abstractmethod
     def metrics(self, model, params, data: dict) -> dict[str, jax.Array]:
         """Task metrics (train / test error, recovery, support, ...) as arrays."""
