@@ -40,8 +40,6 @@ STATE_VERSION = 2
 EXACT_TOL = 1e-9
 #: Candidates per compiled call when the family does not say.
 DEFAULT_CHUNK = 8
-#: Sampled points on which the winner's bias is recomputed by the engine.
-ENGINE_CHECK_POINTS = 8
 #: Largest vector length and matrix side scored directly. A larger (layer-sized) problem is scored
 #: on a slice of this size (separable and spectral targets look the same on a slice: the sampled
 #: coordinates or singular values are independent), and the winner is then checked at full size.
@@ -504,21 +502,6 @@ def _entry(req: DesignRequest, rank: int, r: dict) -> dict:
     }
 
 
-def engine_check(prob: Problem, best: dict) -> dict:
-    """The winner's bias recomputed by the autodiff engine at a few sampled points, at full size.
-
-    Reports how far the engine's shape values lie from the fitted line ``a R* + b`` there
-    (relative to the spread of the values): about the fit error when the scorer is right.
-    """
-    k = min(ENGINE_CHECK_POINTS, prob.points.shape[0])
-    family, mech = _scoring.build_pair(best["param"], best["mechanism"], prob.shape)
-    v = _scoring.engine_values(family, mech, prob.points[:k])
-    fitted = best["a"] * prob.t[:k] + best["b"]
-    spread = float(np.std(np.concatenate([v, fitted]))) or 1.0
-    dev = float(np.max(np.abs(v - fitted))) / spread if np.all(np.isfinite(v)) else None
-    return {"points": k, "max_deviation": dev, "relative_to": "the spread of the values at those points"}
-
-
 def _result(prob: Problem, state: dict, plot: str | None) -> dict:
     req = prob.request
     ranked = sorted(state["results"], key=rank_key)
@@ -555,7 +538,7 @@ def _result(prob: Problem, state: dict, plot: str | None) -> dict:
         "candidates": entries,
         "candidates_scored": len(entries),
         "refine_skipped": "an exact first-stage match was found; a refinement cannot rank above it" if skipped else None,
-        "engine_check": engine_check(prob, best),
+        "engine_check": None,
         "plot": None,
     }
     if plot is not None:
@@ -576,5 +559,5 @@ def _inexact_reasons(prob: Problem) -> list[str]:
     return out
 
 
-__all__ = ["DesignCancelled", "Problem", "build_problem", "candidate", "design", "engine_check", "exact_found",
+__all__ = ["DesignCancelled", "Problem", "build_problem", "candidate", "design", "exact_found", "full_size_check",
            "hyperparameters", "new_state", "rank_key", "sample_points"]

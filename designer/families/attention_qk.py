@@ -143,9 +143,10 @@ class AttentionQKSpec(BaseModel):
         return AttentionQK(d_emb=d_emb, d_head=d_head, symmetry=self.symmetry)
 
     # -- the design search: spectral targets of W_Q W_K^T, scored by the engine --
-    #: Largest d_emb the search tries: the engine's GL(d_head) Gram has d_head^2 (d_head^2 + 1) / 2
-    #: entries per point.
-    DESIGN_MAX_SIDE: ClassVar[int] = 32
+    #: Largest d_emb the search tries: the engine's Gram of the d_head (d_head + 1) / 2 symmetric
+    #: generators of GL(d_head) per point made a 20 x 20 design 60x slower (benchmarks/bench_design.py),
+    #: and for this square case the bias equals the depth-2 matrix product's, which is scored anyway.
+    DESIGN_MAX_SIDE: ClassVar[int] = 8
 
     @classmethod
     def design_candidates(cls, problem, screened=None):

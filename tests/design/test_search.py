@@ -97,7 +97,9 @@ def test_path_norm_relu_weight_decay_scored_by_the_engine():
     best = res["best"]
     assert best["family"] == "relu_two_layer" and best["mechanism"] == "weight_decay"
     assert best["fit_error"] < 1e-9 and best["a"] == pytest.approx(1.0, rel=1e-9)
-    assert res["engine_check"]["max_deviation"] < 1e-9
+    z = np.random.default_rng(2).standard_normal((3, 6, 3))
+    got = evaluate_points(best["param"], best["mechanism_spec"], z.tolist())["values"]
+    np.testing.assert_allclose(got, np.linalg.norm(z, axis=2).sum(axis=1), rtol=1e-10)
 
 
 def test_group_l21_group_hadamard():
@@ -141,7 +143,6 @@ def test_gauge_design_agrees_with_designer_bias():
     fam = build_family(best["param"], (16,))
     closed = np.asarray([float(fam.closed_form("gauge")(p)) for p in pts])
     np.testing.assert_allclose(engine / unit, closed, rtol=1e-9)
-    assert res["engine_check"]["max_deviation"] < 2 * res["fit_error"] + 1e-9
     assert np.corrcoef(engine, t)[0, 1] > 0.99
 
 
