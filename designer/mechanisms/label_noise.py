@@ -90,19 +90,15 @@ class LabelNoise(Mechanism):
             raise DesignerInputError("mechanism.learning_rate", "finite_step needs a concrete learning rate and variance") from None
         return cached_bias_table(eta, var, getattr(family, "depth", 2), self.noise_df, float(self.z_max))
 
-<<<<<<< HEAD
     def fibre_functional(self, family, params):
         return hessian_trace(family, params, self.second_moment)
 
     def orbit_shape(self, family, z):
-=======
-    def shape(self, family, z):
         if self.finite_step:
             from ..validate._finite_step import finite_step_shape
 
             x = family.coefficients(z) if family.name == "hadamard" else z
             return finite_step_shape(x, self._finite_step_table(family)) / self.unit
->>>>>>> main
         objective = lambda p: hessian_trace(family, p, self.second_moment)
         result = minimize_over_orbit(family, family.balanced_point(z), objective, max_steps=self.max_steps)
         return result.value
