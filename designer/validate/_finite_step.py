@@ -77,10 +77,14 @@ def _stable_table(alpha: float):
     """``(u, sf(u))`` for u >= 0 of the standard symmetric alpha-stable law (char. fn exp(-|t|^a))."""
     import scipy.stats as st
 
-    u = np.sinh(np.linspace(0.0, math.asinh(400.0), 1201))
+    # scipy's levy_stable.sf is accurate to u ~ 200 (it returns 0 at 400); beyond the table the
+    # Pareto tail C u^-alpha takes over, matched at the table's end
+    u = np.sinh(np.linspace(0.0, math.asinh(150.0), 1001))
     sf = st.levy_stable.sf(u, alpha, 0.0)
     sf[0] = 0.5
-    return u, np.log(np.maximum(sf, 1e-300))
+    if not np.all(sf > 0):
+        raise RuntimeError("scipy levy_stable.sf returned non-positive values")
+    return u, np.log(sf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,6 +452,16 @@ def _edges(chain: SliceChain, lo: float, hi: float, points_per_width: float, tai
     return np.concatenate([left, bulk, right])
 
 
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _solve(chain: SliceChain, edges: np.ndarray, max_sub: int = 8):
     """Perron vector of the cell transfer matrix: ``(cell probabilities, eigenvalue, loss, escape)``.
 
@@ -468,7 +482,9 @@ def _solve(chain: SliceChain, edges: np.ndarray, max_sub: int = 8):
     A = np.add.reduceat(A * weights[None], owner, axis=1)
     below, above = np.add.reduceat(below * weights, owner), np.add.reduceat(above * weights, owner)
     # inverse iteration with a shift just above the spectral radius (<= 1): one LU, a few solves
-    lu = sla.lu_factor((1.0 + 1e-9) * np.eye(n) - A, check_finite=False)
+    # (one BLAS thread: a few-hundred-cell LU is slower threaded, by 5x on a busy 2-core machine)
+    with _one_blas_thread():
+        lu = sla.lu_factor((1.0 + 1e-9) * np.eye(n) - A, check_finite=False)
     # start from the bulk (the finest cells): cells the bulk cannot reach get no mass
     p = np.where(h <= 1.0001 * np.max(h[h <= np.median(h) * 1.0001]) , 1.0, 0.0)
     p /= p.sum()
@@ -530,11 +546,12 @@ def _bulk(chain: SliceChain, tol: float, max_cells: int, tail_growth: float):
 
 
 def stationary_law(chain: SliceChain, points_per_width: float = 2.0, tail_growth: float = 1.06,
-                   tol: float = 1e-6, max_cells: int = 2500, extrapolate: bool = True) -> StationaryLaw:
+                   tol: float = 1e-6, max_cells: int = 2500, extrapolate: bool = True,
+                   min_cells: int = 400) -> StationaryLaw:
     """The exact stationary law of ``chain`` by the transfer operator (module docstring).
 
     The bulk (:func:`_bulk`) is covered with ``1.5 points_per_width`` cells per kernel width, and
-    at least 600 (at most ``max_cells``). The discretisation error of the cell method is a numerical diffusion of order
+    at least ``1.5 min_cells`` (at most ``max_cells``). The discretisation error of the cell method is a numerical diffusion of order
     ``h^2`` (measured: the variance's error falls 4x when ``h`` halves), so with ``extrapolate``
     the law is solved on two grids, ``h`` and ``h / 1.5``, and the mean, variance and distribution
     function are Richardson-extrapolated, ``X = X_f + (X_f - X_c) / (1.5^2 - 1)``. ``error`` holds
@@ -542,11 +559,11 @@ def stationary_law(chain: SliceChain, points_per_width: float = 2.0, tail_growth
     estimate of the error left, which is of order ``h^4``.
     """
     lo, hi, z_low, z_top = _bulk(chain, tol, max_cells, tail_growth)
-    fine_edges = _edges(chain, lo, hi, 1.5 * points_per_width, tail_growth, z_low, z_top, max_cells, 600)
+    fine_edges = _edges(chain, lo, hi, 1.5 * points_per_width, tail_growth, z_low, z_top, max_cells, int(1.5 * min_cells))
     fine = _law(chain, fine_edges, *_solve(chain, fine_edges))
     if not extrapolate:
         return fine
-    coarse_edges = _edges(chain, lo, hi, points_per_width, tail_growth, z_low, z_top, max_cells * 2 // 3, 400)
+    coarse_edges = _edges(chain, lo, hi, points_per_width, tail_growth, z_low, z_top, max_cells * 2 // 3, min_cells)
     coarse = _law(chain, coarse_edges, *_solve(chain, coarse_edges))
     k = 1.0 / (1.5**2 - 1.0)
     cdf = fine.cdf_values + k * (fine.cdf_values - coarse.cdf(fine.z))
@@ -621,5 +638,33 @@ def finite_step_bias(z, eta: float, variance: float, depth: int = 2, noise: Nois
 __all__ = [
     "GridLaw", "LOSSES", "NOISE_LAWS", "NoiseLaw", "SliceChain", "StationaryLaw", "finite_step_bias",
     "finite_step_bias_table", "gamma_law", "law_from_logdensity", "paper_law", "paper_logdensity",
-    "small_step_law", "small_step_logdensity", "stationary_law", "stationary_mean",
+    "small_step_law", "small_step_logdensity", "stationary_law", "stationary_mean", "cached_bias_table",
+    "finite_step_shape",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# the label-noise mechanism's finite_step option
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def cached_bias_table(eta: float, variance: float, depth: int, df: float | None, z_max: float):
+    """:func:`finite_step_bias_table` on cheap grids (the stationary means only), cached."""
+    noise = NoiseLaw("gaussian") if df is None else NoiseLaw("student_t", df=df)
+    chain = SliceChain(z_max, eta, math.sqrt(variance), depth, noise, "half_squared")
+    if chain.curvature_step >= 1.0:
+        raise DesignerInputError("mechanism.learning_rate", f"eta = {eta:g} is beyond the edge of stability at "
+                                 f"|z| = z_max = {z_max:g} (edge {chain.eta_edge:.3g}); lower it or z_max")
+    m, R = finite_step_bias_table(eta, variance, depth, z_max, noise, points=10, points_per_width=1.0,
+                                  max_cells=600, min_cells=120, tail_growth=1.12)
+    return np.asarray(m), np.asarray(R)
+
+
+def finite_step_shape(x, table):
+    """``sum_i R(|x_i|)`` in JAX (jit and vmap safe) from a ``(m, R)`` table; linear beyond its end."""
+    import jax.numpy as jnp
+
+    m, R = (jnp.asarray(t, jnp.result_type(float)) for t in table)
+    a = jnp.abs(jnp.asarray(x))
+    slope = (R[-1] - R[-2]) / (m[-1] - m[-2])
+    inside = jnp.interp(a, m, R)
+    return jnp.sum(jnp.where(a > m[-1], R[-1] + slope * (a - m[-1]), inside))

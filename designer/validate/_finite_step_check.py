@@ -14,8 +14,9 @@ and variance (with standard errors from the spread between chains, which are ind
 relative errors, the KS statistic of each law, and the sampling floor (the two-sample KS statistic
 between two halves of the chains; samples within a chain are autocorrelated, so the floor, not a
 p-value, is the yardstick). Chains that diverge are dropped; samples outside ``(0, z_esc)`` (a step
-past the escape point, or to ``z < 0`` at odd depth) are left out and counted, beside the exact
-law's escape and loss rates.
+past the escape point, or to ``z < 0`` at odd depth) are left out and counted, and so are the
+chains with such an excursion at a recorded step (``chains_with_excursion``), to compare with the
+exact law's escape and loss rates: ``chains (1 - exp(-(escape + loss) steps))``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
         z, finite = z[0], finite[0]
         chains_s = time.perf_counter() - t0
     z_esc = chain.z_escape
+    with np.errstate(invalid="ignore"):
+        excursion = ~finite | np.any(~np.isfinite(z) | (z <= 0) | (z >= z_esc), axis=1)
     kept = z[finite]
     inside = np.isfinite(kept) & (kept > 0) & (kept < z_esc)
     x = kept[inside]
@@ -122,7 +125,7 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
                      "eta_over_edge": chain.curvature_step, "eta_edge": chain.eta_edge, "z_escape": z_esc,
                      "chains": int(z.shape[0]), "records_per_chain": int(z.shape[1]), **{k: v for k, v in chain_kw.items()}},
            "exact": {**law.summary(), "seconds": exact_s}, "chains_seconds": chains_s,
-           "diverged_chains": int(z.shape[0] - n_ch), "samples_outside": int(kept.size - x.size), "samples": int(x.size)}
+           "diverged_chains": int(z.shape[0] - n_ch), "chains_with_excursion": int(excursion.sum()), "samples_outside": int(kept.size - x.size), "samples": int(x.size)}
     if x.size < 100 or n_ch < 4:
         out["note"] = "too few samples left"
         return out
@@ -185,4 +188,46 @@ def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, de
     return out
 
 
-__all__ = ["VectorTarget", "compare", "finite_step_check", "run_slice_chains"]
+def table_settings(z0: float, fraction: float, depth: int, q: float | None = None, c: float = 0.3) -> tuple[float, float]:
+    """``(eta, s)`` for a row of the findings table (squared loss): ``eta`` at ``fraction`` of the
+    stability edge (``curvature_step = fraction``) and the noise scale ``s = c sqrt(z0)``, or, with
+    ``q``, the one at which the small-step law's relative variance ``fraction s^2 / z0^2`` is ``q``.
+
+    The chain depends on ``(z0, eta, s)`` only through ``fraction`` and ``q = fraction s^2 / z0^2``
+    (``z -> z / z0`` maps it to the chain at ``z0 = 1``), so at a fixed ``q`` every ``z0`` is the same
+    chain rescaled; ``s = c sqrt(z0)`` gives ``q = c^2 fraction / z0``, a different chain per ``z0``."""
+    beta = 2.0 - 2.0 / depth
+    eta = fraction / (depth * z0**beta)  # D (2 eta) z0^beta / 2 = fraction
+    return eta, (z0 * math.sqrt(q / fraction) if q is not None else c * math.sqrt(z0))
+
+
+def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5), depths=(2, 3),
+                      noises=("gaussian", "student_t"), q: float | None = None, c: float = 0.3, chains: int = 256, burn: int = 500,
+                      steps: int = 4_000, every: int = 5, progress=None) -> dict:
+    """The findings table: every ``z0 x fraction x depth x noise`` (:func:`table_settings`), chains
+    batched over the fractions of one ``(z0, depth, noise)``, each row compared by :func:`compare`."""
+    rows = []
+    t_exact = t_chains = 0.0
+    for noise_name in noises:
+        law_ = NoiseLaw(noise_name)
+        for depth in depths:
+            for z0 in z0s:
+                settings = [table_settings(z0, f, depth, q, c) for f in fractions]
+                t0 = time.perf_counter()
+                z, fin = run_slice_chains(z0, [e for e, _ in settings], [s for _, s in settings], depth, law_,
+                                          chains=chains, burn=burn, steps=steps, every=every, seed=len(rows) + 1)
+                t_chains += time.perf_counter() - t0
+                for k, (f, (eta, s)) in enumerate(zip(fractions, settings)):
+                    t0 = time.perf_counter()
+                    law = stationary_law(SliceChain(z0, eta, s, depth, law_))
+                    t_exact += time.perf_counter() - t0
+                    row = compare(z0, eta, s, depth, law_, z=z[k], finite=fin[k], law=law)
+                    row["setup"].update({"fraction_of_edge": f, "q": f * s * s / z0**2, "burn": burn, "steps": steps, "every": every})
+                    rows.append(row)
+                    if progress is not None:
+                        progress(row)
+    return {"rows": rows, "seconds": {"exact_laws": t_exact, "chains_including_compile": t_chains},
+            "settings": {"q": q, "c": c, "chains": chains, "burn": burn, "steps": steps, "every": every}}
+
+
+__all__ = ["VectorTarget", "compare", "finite_step_check", "finite_step_table", "run_slice_chains", "table_settings"]

@@ -131,7 +131,7 @@ def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
     P.init_parametrized(layer, scale=0.5)  # the designed start: factors (0.5, 0), weight 0
     np.testing.assert_array_equal(layer.parametrizations.weight.original0.detach().numpy(),
                                   np.stack([np.full(64, 0.5), np.zeros(64)]))
-    assert float(layer.weight.abs().max()) == 0.0
+    assert float(layer.weight.detach().abs().max()) == 0.0
 
 
 SPECS = [
