@@ -81,3 +81,8 @@ class FreeSpec(BaseModel):
     def build(self, shape: tuple[int, ...] | None = None) -> Free:
         require(shape is not None, "points", "a free term takes its shape from the points (or from the other terms of a sum)")
         return Free(tuple(int(s) for s in shape), self.span)
+
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        """None on its own (no mechanism touches it: its bias is constant); a term of sums."""
+        return []

@@ -145,3 +145,9 @@ class HadamardSpec(BaseModel):
         from . import _hadamard_closed
 
         return _hadamard_closed.score_candidates(problem, chunk)
+
+    @classmethod
+    def inexact_reasons(cls, problem):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.inexact_reasons(problem)

@@ -76,3 +76,8 @@ class LinearSpec(BaseModel):
         require(self.dim is None or shape == (self.dim,), "param.dim", f"dim={self.dim} but the points have shape {list(shape)}")
         require(int(__import__("math").prod(shape)) <= limits.MAX_VECTOR_DIM, "points", f"at most {limits.MAX_VECTOR_DIM} entries")
         return Linear(build_map(self.basis, shape, "param.basis"), shape)
+
+    @classmethod
+    def design_candidates(cls, problem, screened=None):
+        """None on its own (a quadratic or constant bias); a term of sums (half squared L2 in Huber)."""
+        return []

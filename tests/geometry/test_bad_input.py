@@ -17,9 +17,9 @@ GAUGE = {"kind": "gauge", "temperature": 1.0}
     "param,mechanism,points,field,words",
     [
         ({"family": "hadamard", "depth": 1}, GAUGE, [[1.0, 2.0]], "param.depth", "greater than or equal to 2"),
-        ({"family": "nope"}, GAUGE, [[1.0]], "param", "does not match"),
+        ({"family": "nope"}, GAUGE, [[1.0]], "param", "unknown family 'nope'"),
         ({"family": "hadamard", "knob": 1}, GAUGE, [[1.0]], "param.knob", "Extra inputs"),
-        ({"family": "hadamard"}, {"kind": "magic"}, [[1.0]], "mechanism", "does not match"),
+        ({"family": "hadamard"}, {"kind": "magic"}, [[1.0]], "mechanism", "unknown kind 'magic'"),
         ({"family": "hadamard"}, {"kind": "gauge", "temperature": -1}, [[1.0]], "mechanism.temperature", "greater than 0"),
         ({"family": "hadamard"}, GAUGE, [[1.0, 2.0], [1.0]], "points", "same shape"),
         ({"family": "hadamard"}, GAUGE, [[1.0, float("nan")]], "points[0]", "non-finite"),

@@ -31,8 +31,8 @@ READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
-#: Five steps (three quick screening steps, then two transform fits that compile for seconds in
-#: a fresh worker): a worker killed after progress 0.6 leaves a checkpoint of three steps.
+#: A few steps (quick screening steps, then fits that compile for seconds in a fresh worker): a
+#: worker killed after progress 0.6 leaves a checkpoint of most of them.
 RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [16], "budget": 2000, "seed": 0}
 LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 

@@ -24,8 +24,13 @@ MAX_ATTEMPTS = 5
 #: Worker kills hit only jobs below this attempt, server kills at most two: at most four of the
 #: five attempts of any job are used up by kills.
 KILLABLE_ATTEMPT = 2
-WORKER_KILLS = 10
-SERVER_KILL_ROUNDS = {5: "server", 10: "everything"}
+#: Kills of attempts that have saved steps (to show resumption), and of any running attempt
+#: (at most one every RANDOM_KILL_SECONDS, so that attempts get the time to save steps).
+CHECKPOINT_KILLS = 4
+RANDOM_KILLS = 6
+RANDOM_KILL_SECONDS = 3.0
+#: The server is SIGKILLed alone after this many worker kills, and with its workers after that many.
+SERVER_KILL_AFTER = {3: "server", 6: "everything"}
 
 
 def spec(i: int) -> dict:
@@ -42,18 +47,20 @@ def test_no_job_is_lost_duplicated_stuck_or_failed_under_repeated_sigkill(make_s
            for i in range(JOBS)]
     rng = random.Random(0)
     old_servers = []
-    worker_kills = checkpoint_kills = 0
-    rounds = 0
+    checkpoint_kills = random_kills = 0
+    server_kills: set[int] = set()
+    last_random = time.monotonic()
     deadline = time.monotonic() + 900
     try:
         while time.monotonic() < deadline:
             jobs = server.leases()
             if all(j["status"] in ("succeeded", "failed", "cancelled") for j in jobs.values()):
                 break
-            rounds += 1
-            if rounds in SERVER_KILL_ROUNDS:
+            kills = checkpoint_kills + random_kills
+            if kills in SERVER_KILL_AFTER and kills not in server_kills:
+                server_kills.add(kills)
                 old_servers.append(server.proc)
-                server.kill(group=SERVER_KILL_ROUNDS[rounds] == "everything")
+                server.kill(group=SERVER_KILL_AFTER[kills] == "everything")
                 server.start()
                 http = client(server)
                 # Resubmitting after the crash returns the jobs already there, never new ones.
@@ -63,23 +70,24 @@ def test_no_job_is_lost_duplicated_stuck_or_failed_under_repeated_sigkill(make_s
                 assert [r.json()["id"] for r in again] == ids
                 continue
             pids = server.worker_pids()
-            running = [(job_id, j) for job_id, j in jobs.items()
+            running = [j for j in jobs.values()
                        if j["status"] == "running" and j["lease_owner"] in pids and j["attempt"] <= KILLABLE_ATTEMPT]
-            # Prefer an attempt that has saved steps (shows resumption), else any running one.
-            saved = [(job_id, j) for job_id, j in running if (j["progress_fraction"] or 0) >= 0.4]
-            if worker_kills < WORKER_KILLS and (saved or running):
-                _, victim = rng.choice(saved or running)
+            saved = [j for j in running if (j["progress_fraction"] or 0) >= 0.4]  # two steps saved
+            victim = None
+            if saved and checkpoint_kills < CHECKPOINT_KILLS:
+                victim, checkpoint_kills = rng.choice(saved), checkpoint_kills + 1
+            elif running and random_kills < RANDOM_KILLS and time.monotonic() - last_random > RANDOM_KILL_SECONDS:
+                victim, random_kills, last_random = rng.choice(running), random_kills + 1, time.monotonic()
+            if victim is not None:
                 try:
                     os.kill(pids[victim["lease_owner"]], signal.SIGKILL)
-                    worker_kills += 1
-                    checkpoint_kills += bool(saved)
                 except ProcessLookupError:
                     pass
-            time.sleep(1.0 if saved or not running else 0.3)
+            time.sleep(0.2)
 
         done = {job_id: wait_status(http, job_id, {"succeeded", "failed", "cancelled"}, timeout=300) for job_id in ids}
         assert {d["status"] for d in done.values()} == {"succeeded"}, [d for d in done.values() if d["status"] != "succeeded"]
-        assert worker_kills >= 5 and checkpoint_kills >= 1, (worker_kills, checkpoint_kills)
+        assert random_kills >= 3 and checkpoint_kills >= 1 and len(server_kills) == 2, (random_kills, checkpoint_kills)
         listed = http.get("/v1/design-jobs", params={"page_size": 100}).json()["items"]
         assert sorted(j["id"] for j in listed) == sorted(ids)  # nothing duplicated
 
