@@ -37,7 +37,7 @@ from ._request import DesignRequest, parse_design_request
 
 STATE_VERSION = 2
 #: Fit errors below this count as exact (ties broken by simplicity).
-EXACT_TOL = 1e-9
+EXACT_TOL = 1e-8
 #: Candidates per compiled call when the family does not say.
 DEFAULT_CHUNK = 8
 #: Largest vector length and matrix side scored directly. A larger (layer-sized) problem is scored

@@ -10,11 +10,14 @@ from .._specs import pydantic_error, validate_tagged  # noqa: F401  (pydantic_er
 from ._base import Family, Params
 from ._matrix import tangents_at_identity  # noqa: F401  (for designer.geometry)
 from .attention_qk import AttentionQK, AttentionQKSpec
+from .free import Free, FreeSpec
 from .group_hadamard import GroupHadamard, GroupHadamardSpec
 from .hadamard import Hadamard, HadamardSpec
+from .linear import Linear, LinearSpec
 from .matrix_product import MatrixProduct, MatrixProductSpec
 from .relu_two_layer import ReluTwoLayer, ReluTwoLayerSpec
 from .scalar_product import ScalarProduct, ScalarProductSpec
+from .sum import Sum, SumSpec
 
 #: family name -> its pydantic spec (the spec's ``build(shape)`` makes the family).
 FAMILIES: dict[str, type] = {
@@ -24,14 +27,21 @@ FAMILIES: dict[str, type] = {
     "matrix_product": MatrixProductSpec,
     "relu_two_layer": ReluTwoLayerSpec,
     "attention_qk": AttentionQKSpec,
+    "linear": LinearSpec,
+    "free": FreeSpec,
+    "sum": SumSpec,
 }
 
 ParamSpec = Annotated[Union[tuple(FAMILIES.values())], Field(discriminator="family")]
 
 
 def parse_param_spec(spec: Any, field: str = "param"):
-    """Validate a family spec given as a dict, JSON text or spec object."""
-    return validate_tagged(FAMILIES, 'family', spec, field)
+    """Validate a family spec given as a dict, JSON text or spec object (nested terms included)."""
+    parsed = validate_tagged(FAMILIES, 'family', spec, field)
+    check_nested = getattr(parsed, "check_nested", None)
+    if check_nested is not None:
+        check_nested(field)
+    return parsed
 
 
 def build_family(spec: Any, shape: tuple[int, ...] | None = None) -> Family:
@@ -41,5 +51,6 @@ def build_family(spec: Any, shape: tuple[int, ...] | None = None) -> Family:
 
 __all__ = [
     "FAMILIES", "Family", "Params", "ParamSpec", "build_family", "parse_param_spec",
-    "AttentionQK", "GroupHadamard", "Hadamard", "MatrixProduct", "ReluTwoLayer", "ScalarProduct",
+    "AttentionQK", "Free", "GroupHadamard", "Hadamard", "Linear", "MatrixProduct", "ReluTwoLayer",
+    "ScalarProduct", "Sum",
 ]

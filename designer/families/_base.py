@@ -40,6 +40,9 @@ class Family(LazyPytree, abc.ABC):
     #: True when the model is linear in the predictor (``f(x) = <x, z>``), which the
     #: label-noise mechanism needs.
     linear_predictor: ClassVar[bool] = False
+    #: False where the fibre over a predictor is more than one group orbit (a sum of
+    #: parameterizations); the gauge bias needs one orbit.
+    fibre_is_orbit: ClassVar[bool] = True
 
     # -- shapes ---------------------------------------------------------------------------
     @property
@@ -93,6 +96,15 @@ class Family(LazyPytree, abc.ABC):
     @abc.abstractmethod
     def balanced_point(self, z: jax.Array) -> Params:
         """Closed-form least-norm point ``w*(z)`` of the fibre over ``z``."""
+
+    # -- mechanisms ---------------------------------------------------------------------------
+    def induced_shape(self, mechanism: Any, z: jax.Array) -> jax.Array:
+        """The bias of ``mechanism`` for unit 1 (``Mechanism.shape`` dispatches here).
+
+        A family whose fibre is one orbit hands back to the mechanism's ``orbit_shape``;
+        composite families (sums, free parameters) override this.
+        """
+        return mechanism.orbit_shape(self, z)
 
     # -- helpers with defaults --------------------------------------------------------------
     @property

@@ -118,6 +118,18 @@ def label_noise_weights(basis: str, dim: int) -> np.ndarray:
     return bases.column_norms_sq(basis, dim)
 
 
+def _map_column_norms_sq(basis) -> np.ndarray:
+    """``|B e_i|^2`` of a family's linear map (named vector bases, cumsum2d, a given matrix)."""
+    if basis.name == "matrix":
+        return np.sum(np.asarray(basis.values) ** 2, axis=0)
+    if basis.name == "cumsum2d":
+        h, w = basis.shape
+        return np.outer(np.arange(h, 0, -1), np.arange(w, 0, -1)).astype(np.float64).reshape(-1)
+    if len(basis.shape) == 2:
+        return np.ones(basis.shape[0] * basis.shape[1])
+    return label_noise_weights(basis.name, basis.shape[0])
+
+
 def closed_form(family, mechanism: str):
     """``z -> shape`` (unit = 1, constants included) of a built :class:`Hadamard`, or ``None``."""
     kind = family.transform.name
@@ -125,12 +137,12 @@ def closed_form(family, mechanism: str):
         return None
     d = family.dim
     coef = jnp.asarray(mechanism_coefficients(mechanism, family.depth, d))
-    w = label_noise_weights(family.basis, d) if mechanism == "label_noise" else np.ones(d)
+    w = _map_column_norms_sq(family.basis) if mechanism == "label_noise" else np.ones(d)
     knob = {"identity": 1.0, "asinh": getattr(family.transform, "scale", 1.0),
             "signed_power": getattr(family.transform, "exponent", 1.0)}[kind]
 
     def shape(z):
-        c = family._analysis(z)
+        c = family._analysis(z).reshape(-1)
         return hadamard_shape(c, safe_log_abs(c), jnp.asarray(w), coef, kind, knob)
 
     return shape
@@ -254,7 +266,7 @@ def design_candidates(problem, screened=None) -> list[dict]:
     if screened is None:
         natural = problem.target.sampling_basis
         order = [natural] + [b for b in prep["bases"] if b != natural]
-        out = []
+        out = constructed_candidates(problem, mechanisms)
         for b in order:
             for depth in range(2, problem.request.max_depth + 1):
                 for m in mechanisms:
@@ -293,6 +305,43 @@ def design_candidates(problem, screened=None) -> list[dict]:
                 knob={"path": ["transform", knob_name], "lo": lo, "hi": hi},
                 traits={"basis": b, "depth": depth, "transform": kind}))
     return out
+
+
+def constructed_candidates(problem, mechanisms) -> list[dict]:
+    """Depth-2 Hadamard designs made exact by a table transform built from the target's profile
+    (designer.constructive, theory.md 5.1); where the rule has no solution, the reason is kept for
+    the result's note (:func:`inexact_reasons`)."""
+    from ..constructive import exact_design
+    from ..design._search import candidate
+
+    reasons = problem.cache.setdefault("hadamard_reasons", [])
+    reasons.clear()
+    profile = getattr(problem.target, "profile", None)
+    if not problem.request.transforms or not callable(profile) or problem.target.sampling_basis != "identity":
+        return []
+    lo, hi = 10.0 ** problem.request.sampling.log10_min, 10.0 ** problem.request.sampling.log10_max
+    breaks = tuple(float(b) for b in getattr(problem.target, "profile_breakpoints", ()) or ())
+    out = []
+    for m in problem.mechanisms:
+        made = exact_design(profile, m, lo, hi, breaks) if m in mechanisms else None
+        if made is None:
+            continue
+        if not made.exists:
+            reasons.append(f"{m.replace('_', ' ')}: {made.reason}.")
+            continue
+        param = {**made.param, "basis": "identity", "dim": problem.shape[0]}
+        rule = ("psi^-1 = r, the target's profile (weight decay: R = sum |psi^-1(z)|)" if m == "weight_decay" else
+                "psi^-1 = (1/2) (int_0 dy / sqrt(r))^2 (label noise: R = sum 2 |x| psi'(x)^2)")
+        out.append(candidate("hadamard", param, m, group=f"hadamard/engine/constructed/{m}", chunk=1,
+                             complexity=[1, 2, 0], traits={"basis": "identity", "depth": 2, "transform": "table"},
+                             description=f"Hadamard product of depth 2, table transform built from the target, {m.replace('_', ' ')}",
+                             rule=rule))
+    return out
+
+
+def inexact_reasons(problem) -> list[str]:
+    """Why the constructive rule has no exact design for this target under the requested mechanisms."""
+    return list(problem.cache.get("hadamard_reasons", []))
 
 
 def _rank(r):

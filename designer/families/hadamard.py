@@ -1,6 +1,7 @@
 """Hadamard product of depth D, optionally behind a fixed basis and a monotone transform.
 
-``w = B psi(u_1 * ... * u_D)`` (elementwise product of D vectors of length d). Per coordinate the
+``w = B psi(u_1 * ... * u_D)`` (elementwise product of D arrays of the predictor's shape: vectors
+of length d, or matrices ``[h, w]`` entrywise; ``B`` a fixed linear map, :mod:`designer.linear_maps`). Per coordinate the
 symmetry is the (D-1)-dimensional torus of rescalings that keep the product: coordinate ``a`` of
 the Lie algebra scales ``u_a`` by ``e^t`` and ``u_{a+1}`` by ``e^-t``. All generators are symmetric.
 The balanced point has ``|u_1,i| = ... = |u_D,i| = |c_i|^{1/D}`` with ``c = psi^{-1}(B^{-1} w)``.
@@ -12,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from designer._lazy import jax
-from designer._lazy import register_dataclass
-from designer._lazy import jnp
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import bases, limits
+from designer._lazy import jnp, register_dataclass
+
+from .. import limits
+from ..linear_maps import BasisSpec, NamedMap, build_map
 from ..transforms import IdentityTransform, TransformSpec
 from ._base import Family, require
 
@@ -26,24 +27,30 @@ from ._base import Family, require
 class Hadamard(Family):
     depth: int
     dim: int
-    basis: str = "identity"
+    basis: Any = None
     transform: Any = dataclasses.field(default_factory=IdentityTransform)
+    #: predictor shape when it is a matrix (``dim`` is then its number of entries)
+    matrix_shape: tuple[int, ...] | None = None
 
     name = "hadamard"
     linear_predictor = True
 
+    def __post_init__(self):
+        if self.basis is None:
+            object.__setattr__(self, "basis", NamedMap("identity", self.predictor_shape))
+
     @property
     def predictor_shape(self):
-        return (self.dim,)
+        return (self.dim,) if self.matrix_shape is None else tuple(self.matrix_shape)
 
     def param_shapes(self):
-        return {"u": (self.depth, self.dim)}
+        return {"u": (self.depth, *self.predictor_shape)}
 
     def _synth(self, c):
-        return bases.synthesize_jnp(self.basis, c)
+        return self.basis.synth(c)
 
     def _analysis(self, w):
-        return bases.analyze_jnp(self.basis, w)
+        return self.basis.analysis(w)
 
     def coefficients(self, z):
         """``c = psi^{-1}(B^{-1} z)``: the elementwise product on the fibre over ``z``."""
@@ -65,10 +72,10 @@ class Hadamard(Family):
         return (True,) * (self.depth - 1)
 
     def to_blocks(self, params):
-        return params["u"].T
+        return params["u"].reshape(self.depth, self.dim).T
 
     def from_blocks(self, blocks):
-        return {"u": blocks.T}
+        return {"u": blocks.T.reshape(self.depth, *self.predictor_shape)}
 
     def block_action(self, x, t):
         zero = jnp.zeros((1,), t.dtype)
@@ -84,37 +91,47 @@ class Hadamard(Family):
     def balanced_point(self, z):
         c = self.coefficients(z)
         a = jnp.abs(c) ** (1.0 / self.depth)
-        u = jnp.broadcast_to(a, (self.depth, self.dim))
+        u = jnp.broadcast_to(a, (self.depth, *self.predictor_shape))
         u = u.at[0].multiply(jnp.where(c < 0, -1.0, 1.0).astype(u.dtype))
         return {"u": u}
 
 
 register_dataclass(
-    Hadamard, data_fields=["transform"], meta_fields=["depth", "dim", "basis"]
+    Hadamard, data_fields=["basis", "transform"], meta_fields=["depth", "dim", "matrix_shape"]
 )
 
 
 class HadamardSpec(BaseModel):
-    """Hadamard product of depth D, ``w = B psi(u_1 * ... * u_D)``."""
+    """Hadamard product of depth D, ``w = B psi(u_1 * ... * u_D)`` (vectors, or matrices entrywise)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     family: Literal["hadamard"] = "hadamard"
     depth: int = Field(2, ge=2, le=limits.MAX_DEPTH, description="number of factors D >= 2")
-    basis: Literal["identity", "cosine", "cumsum", "haar"] = Field("identity", description="fixed synthesis basis B")
+    basis: BasisSpec = Field(
+        "identity",
+        description="fixed synthesis map B: identity, cosine, cumsum, haar (vectors), cumsum2d (matrices), "
+        "or a given invertible matrix {kind: matrix, values}",
+    )
     transform: TransformSpec | None = Field(None, description="optional monotone elementwise transform psi")
     dim: int | None = Field(None, ge=1, le=limits.MAX_VECTOR_DIM, description="d; taken from the points when omitted")
 
     def build(self, shape: tuple[int, ...] | None = None) -> Hadamard:
-        dim = self.dim
+        dim, matrix_shape = self.dim, None
         if shape is not None:
-            require(len(shape) == 1, "points", f"hadamard predictors are vectors, got shape {list(shape)}")
-            require(dim is None or dim == shape[0], "param.dim", f"dim={dim} but the points have length {shape[0]}")
-            dim = shape[0]
+            require(len(shape) in (1, 2), "points", f"hadamard predictors are vectors or matrices, got shape {list(shape)}")
+            if len(shape) == 2:
+                require(self.dim is None, "param.dim", "dim is for vector predictors; matrix shapes come from the points")
+                matrix_shape = tuple(int(s) for s in shape)
+                require(max(matrix_shape) <= limits.MAX_MATRIX_SIDE, "points", f"matrix sides at most {limits.MAX_MATRIX_SIDE}")
+                dim = matrix_shape[0] * matrix_shape[1]
+            else:
+                require(dim is None or dim == shape[0], "param.dim", f"dim={dim} but the points have length {shape[0]}")
+                dim = shape[0]
         require(dim is not None, "param.dim", "give dim or points to take it from")
         require(dim <= limits.MAX_VECTOR_DIM, "param.dim", f"at most {limits.MAX_VECTOR_DIM}, got {dim}")
-        bases.check_basis(self.basis, dim)
-        transform = self.transform.build() if self.transform is not None else IdentityTransform()
-        return Hadamard(depth=self.depth, dim=dim, basis=self.basis, transform=transform)
+        basis = build_map(self.basis, matrix_shape or (dim,), "param.basis")
+        transform = self.transform.build("param.transform") if self.transform is not None else IdentityTransform()
+        return Hadamard(depth=self.depth, dim=dim, basis=basis, transform=transform, matrix_shape=matrix_shape)
 
     # -- the design search (closed forms registered next to the family: _hadamard_closed.py) --
     @classmethod
@@ -128,3 +145,9 @@ class HadamardSpec(BaseModel):
         from . import _hadamard_closed
 
         return _hadamard_closed.score_candidates(problem, chunk)
+
+    @classmethod
+    def inexact_reasons(cls, problem):
+        from . import _hadamard_closed
+
+        return _hadamard_closed.inexact_reasons(problem)

@@ -6,22 +6,27 @@ antisymmetric ones rotations. Balanced (``W_k^T W_k = W_{k+1} W_{k+1}^T``) close
 SVD ``M = U S V^T``: ``W_1 = U S^{1/D}``, ``W_k = S^{1/D}``, ``W_D = S^{1/D} V^T``.
 Depth 2: gauge bias ``(T/2)[sum_i log s_i + sum_{i<j} log(s_i + s_j)] + const``, weight decay
 ``lambda |M|_*``; depth D weight decay gives Schatten-2/D.
+
+An optional monotone transform acts spectrally: ``Z = U psi(S) V^T`` for ``W_1 ... W_D = U S V^T``
+(same group, same fibre structure). The balanced point of ``Z = U T V^T`` is that of
+``U psi^{-1}(T) V^T``, so depth-2 weight decay gives ``lambda sum_i psi^{-1}(t_i)``: any spectral
+penalty ``sum_i g(t_i)`` with ``g`` increasing from ``g(0) = 0`` is exact with ``psi^{-1} = g``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
-from designer._lazy import jax
-from designer._lazy import register_dataclass
-from designer._lazy import jnp
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from designer._lazy import jnp, register_dataclass
+
 from .. import limits
+from ..transforms import IdentityTransform, TransformSpec
 from ._base import Family, require
-from ._matrix import expm, gl_basis, gl_element, truncated_svd
+from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,7 @@ class MatrixProduct(Family):
     cols: int
     rank: int
     depth: int = 2
+    transform: Any = dataclasses.field(default_factory=IdentityTransform)
 
     name = "matrix_product"
     linear_predictor = True
@@ -49,10 +55,17 @@ class MatrixProduct(Family):
     def factors(self, params):
         return [params[f"W{k + 1}"] for k in range(self.depth)]
 
+    @property
+    def spectral(self) -> bool:
+        return not isinstance(self.transform, IdentityTransform)
+
     def predictor(self, params):
         out = params["W1"]
         for k in range(1, self.depth):
             out = out @ params[f"W{k + 1}"]
+        if self.spectral:
+            u, s, vt = svd(out)
+            out = (u * self.transform.forward(s)[None, :]) @ vt
         return out
 
     n_blocks = 1
@@ -96,12 +109,14 @@ class MatrixProduct(Family):
 
     def balanced_point(self, z):
         u, s, vt = truncated_svd(z, self.rank)
+        if self.spectral:
+            s = self.transform.inverse(s)
         root = s ** (1.0 / self.depth)
         ws = [u * root[None, :]] + [jnp.diag(root)] * (self.depth - 2) + [root[:, None] * vt]
         return {f"W{k + 1}": w for k, w in enumerate(ws)}
 
 
-register_dataclass(MatrixProduct, data_fields=[], meta_fields=["rows", "cols", "rank", "depth"])
+register_dataclass(MatrixProduct, data_fields=["transform"], meta_fields=["rows", "cols", "rank", "depth"])
 
 
 class MatrixProductSpec(BaseModel):
@@ -113,6 +128,7 @@ class MatrixProductSpec(BaseModel):
     rank: int | None = Field(None, ge=1, le=limits.MAX_RANK, description="inner dimension r; min(m, n) when omitted")
     rows: int | None = Field(None, ge=1, le=limits.MAX_MATRIX_SIDE, description="m; taken from the points when omitted")
     cols: int | None = Field(None, ge=1, le=limits.MAX_MATRIX_SIDE, description="n; taken from the points when omitted")
+    transform: TransformSpec | None = Field(None, description="optional monotone transform psi of the singular values of the product")
 
     def build(self, shape: tuple[int, ...] | None = None) -> MatrixProduct:
         rows, cols = self.rows, self.cols
@@ -124,7 +140,8 @@ class MatrixProductSpec(BaseModel):
         require(rows is not None and cols is not None, "param.rows", "give rows and cols, or points to take them from")
         require(max(rows, cols) <= limits.MAX_MATRIX_SIDE, "points", f"matrix sides at most {limits.MAX_MATRIX_SIDE}")
         rank = self.rank if self.rank is not None else min(rows, cols)
-        return MatrixProduct(rows=rows, cols=cols, rank=rank, depth=self.depth)
+        transform = self.transform.build("param.transform") if self.transform is not None else IdentityTransform()
+        return MatrixProduct(rows=rows, cols=cols, rank=rank, depth=self.depth, transform=transform)
 
     # -- the design search (closed forms registered next to the family: _matrix_closed.py) --
     @classmethod

@@ -40,6 +40,13 @@ class Mechanism(LazyPytree, abc.ABC):
     ``bias(family, z)`` is a pure, jit- and vmap-compatible function of one predictor; additive
     constants are dropped. ``unit`` is the knob that multiplies the bias (temperature, strength, or
     ``learning_rate * variance / 4``), so a search can fit the shape once and translate the scale.
+
+    ``shape(family, z)`` is the one entry point; it asks the family (``family.induced_shape``),
+    which for a family whose fibre is one group orbit calls back :meth:`orbit_shape`, and for a
+    composite family (a sum of parameterizations, free parameters) minimises
+    :meth:`fibre_functional` over the fibre itself. A mechanism whose bias is not the minimum
+    over the fibre of a functional additive over independent parameter blocks (the gauge bias)
+    leaves :meth:`fibre_functional` refusing.
     """
 
     kind: ClassVar[str]
@@ -52,9 +59,20 @@ class Mechanism(LazyPytree, abc.ABC):
     def unit(self) -> jax.Array | float:
         """The scalar that multiplies :meth:`shape`."""
 
-    @abc.abstractmethod
     def shape(self, family: Family, z: jax.Array) -> jax.Array:
-        """The bias for ``unit = 1``."""
+        """The bias for ``unit = 1`` (the one dispatch point: the family decides how it is formed)."""
+        return family.induced_shape(self, z)
+
+    @abc.abstractmethod
+    def orbit_shape(self, family: Family, z: jax.Array) -> jax.Array:
+        """The bias for ``unit = 1`` of a family whose fibre is one group orbit."""
+
+    def fibre_functional(self, family: Family, params) -> jax.Array:
+        """The functional of the parameters whose minimum over the fibre is the bias (``unit = 1``)."""
+        raise DesignerInputError(
+            "mechanism.kind", f"{self.kind} is not the minimum over the fibre of an additive functional, "
+            "so it has no bias on a sum of parameterizations",
+        )
 
     def bias(self, family: Family, z: jax.Array) -> jax.Array:
         """``R(z) = unit * shape(z)``."""

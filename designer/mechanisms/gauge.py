@@ -9,6 +9,7 @@ from designer._lazy import jax
 from designer._lazy import register_dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import DesignerInputError
 from ..geometry import log_det_gram
 from ._base import Mechanism, finish_hyperparameters
 
@@ -24,7 +25,16 @@ class Gauge(Mechanism):
     def unit(self):
         return self.temperature
 
-    def shape(self, family, z):
+    def check(self, family):
+        if not family.fibre_is_orbit:
+            raise DesignerInputError(
+                "mechanism.kind",
+                f"the gauge bias needs a fibre that is one group orbit (its log det of the Gram on the balanced "
+                f"slice); the fibre of {family.name} is larger (a sum splits z in many ways), so it has no gauge "
+                "bias: use weight_decay or label_noise",
+            )
+
+    def orbit_shape(self, family, z):
         return 0.5 * log_det_gram(family, family.balanced_point(z), symmetric_only=True)
 
 

@@ -75,7 +75,8 @@ class LabelNoise(Mechanism):
             from ..transforms import IdentityTransform
 
             ok = family.name == "scalar_product" or (
-                family.name == "hadamard" and family.basis == "identity" and isinstance(family.transform, IdentityTransform))
+                family.name == "hadamard" and getattr(family.basis, "name", family.basis) == "identity"
+                and family.matrix_shape is None and isinstance(family.transform, IdentityTransform))
             if not ok or self.second_moment is not None:
                 raise DesignerInputError(
                     "mechanism.finite_step", "the finite-step bias is for scalar_product and hadamard (identity basis, no "
@@ -90,7 +91,12 @@ class LabelNoise(Mechanism):
             raise DesignerInputError("mechanism.learning_rate", "finite_step needs a concrete learning rate and variance") from None
         return cached_bias_table(eta, var, getattr(family, "depth", 2), self.noise_df, float(self.z_max))
 
-    def shape(self, family, z):
+    def fibre_functional(self, family, params):
+        if self.finite_step:
+            raise DesignerInputError("mechanism.finite_step", "the finite-step bias is for one-orbit families, not sums")
+        return hessian_trace(family, params, self.second_moment)
+
+    def orbit_shape(self, family, z):
         if self.finite_step:
             from ..validate._finite_step import finite_step_shape
 

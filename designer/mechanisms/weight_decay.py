@@ -24,8 +24,11 @@ class WeightDecay(Mechanism):
     def unit(self):
         return self.strength
 
-    def shape(self, family, z):
+    def orbit_shape(self, family, z):
         return 0.5 * squared_norm(family.balanced_point(z))
+
+    def fibre_functional(self, family, params):
+        return 0.5 * squared_norm(params)
 
 
 register_dataclass(WeightDecay, data_fields=["strength"], meta_fields=[])

@@ -129,7 +129,7 @@ def convex_vector(regularizer, problem: dict, lam: float, name: str) -> dict:
         prob = cp.Problem(cp.Minimize(problem["scale"] * cp.sum_squares(x @ z - y) + lam * regularizer(cp, z)))
     else:
         prob = cp.Problem(cp.Minimize(regularizer(cp, z)), [x @ z == y])
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=500)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9, max_iter=500)
     if z.value is None:
         return {"z": None, "objective": None, "status": prob.status, "solver": f"cvxpy ({name})"}
     zz = np.asarray(z.value, np.float64)

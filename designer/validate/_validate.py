@@ -303,6 +303,17 @@ def solve_target_problem(target_spec: dict, mechanism: str, problem: dict, lam: 
 
             b = bases.analysis(target.basis, target.dim)
             out = _solvers.convex_vector(lambda cp, z: cp.norm(b @ z, 1), problem, 0.0 if constrained else lam, f"L1 in the {target.basis} basis")
+        elif kind == "elastic_net":
+            r = float(target.l1_ratio)
+            out = _solvers.convex_vector(lambda cp, z: r * cp.norm(z, 1) + 0.5 * (1 - r) * cp.sum_squares(z), problem,
+                                         0.0 if constrained else lam, "elastic net")
+        elif kind == "fused_lasso":
+            w = float(target.lam)
+            out = _solvers.convex_vector(lambda cp, z: cp.norm(cp.diff(z), 1) + w * cp.norm(z, 1), problem,
+                                         0.0 if constrained else lam, "fused lasso")
+        elif kind == "huber":
+            dl = float(target.delta)
+            out = _solvers.convex_vector(lambda cp, z: 0.5 * cp.sum(cp.huber(z, dl)), problem, 0.0 if constrained else lam, "Huber")
         elif kind == "tv":
             out = _solvers.convex_vector(lambda cp, z: cp.norm(cp.diff(z), 1), problem, 0.0 if constrained else lam, "total variation")
         elif (kind == "lp" and p < 1.0) or kind == "log_sum":
@@ -321,7 +332,7 @@ def solve_target_problem(target_spec: dict, mechanism: str, problem: dict, lam: 
             out = _reweighted.irls_schatten(p, problem, lam, objective, nuclear_start=start)
     if out is None:
         return {"available": False, "reason": f"no trusted solver for target {kind!r} on a {problem['kind']} task "
-                "(supported: l1, lp, log_sum, group_l21, basis_l1, tv on vector regression; nuclear and schatten p <= 1 "
+                "(supported: l1, lp, log_sum, group_l21, basis_l1, tv, elastic_net, fused_lasso, huber on vector regression; nuclear and schatten p <= 1 "
                 "on matrix sensing / completion, schatten p < 1 with weight decay only)"}
     out["problem"] = problem_text
     if out.get("z") is not None:

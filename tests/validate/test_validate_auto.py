@@ -170,3 +170,19 @@ def test_bad_candidate_and_shape_name_the_field(l1_design, tmp_path):
                            '{"kind":"sparse_regression","d":30}', "--candidate", "nope"],
                           check=False, capture_output=True, text=True, env={**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "c")}, timeout=300)
     assert proc.returncode == 2 and "candidate" in proc.stderr and "nope" in proc.stderr
+
+
+@pytest.mark.parametrize("target", [{"kind": "elastic_net", "l1_ratio": 0.3}, {"kind": "fused_lasso", "lambda": 0.5},
+                                    {"kind": "huber", "delta": 0.2}, {"kind": "group_l21", "group_size": 5},
+                                    {"kind": "basis_l1", "basis": "cosine"}, {"kind": "lp", "p": 1.5}])
+def test_convex_references_are_minima(target):
+    from designer.targets import build_target
+    from designer.validate import data_loss
+
+    pr = _problem({"kind": "sparse_regression", "n": 20, "d": 30, "k": 3, "noise": 0.1})
+    lam, tg = 0.1, build_target(target, (30,))
+    out = solve_target_problem(target, "weight_decay", pr, lam, (30,))
+    f = lambda z: data_loss(pr, z) + lam * float(tg.value(jnp.asarray(z)))
+    assert out["status"] == "optimal" and out["objective"] == pytest.approx(f(out["z"]), abs=1e-12)
+    rng = np.random.default_rng(1)
+    assert min(f(out["z"] + 1e-4 * rng.standard_normal(30)) - f(out["z"]) for _ in range(100)) > -1e-9

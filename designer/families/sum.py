@@ -1,0 +1,248 @@
+"""A sum of parameterizations: ``z = sum_k w_k phi_k(theta_k)`` (theory.md section 5.1, sum rule).
+
+The terms are any families of the registry with the same predictor shape (a ``free`` term for
+parameters no mechanism touches). The symmetry is the product of the terms' groups, acting on
+one block that holds every parameter, but the fibre over ``z`` is larger than an orbit: every
+split ``z = x_1 + ... + x_K`` is in it. Hence
+
+- weight decay and label noise give the minimum over the fibre of their functional, which is
+  additive over the terms: the infimal convolution ``min_{sum x_k = z} sum_k R_k(x_k)`` of the
+  terms' biases (a weight ``w_k`` turns ``R_k(x)`` into ``R_k(x / w_k)`` under weight decay and
+  into ``w_k^2 R_k(x / w_k)`` under label noise, both read off the scaled term by the engine),
+  computed numerically by :mod:`designer.fibre`; free terms contribute 0;
+- the gauge bias is refused: it is a log det over one orbit, and there is no single orbit.
+
+``balanced_point(z)`` is the least-norm point of the fibre, free parameters included (the
+weight-decay minimiser when there are none), which is balanced in the product group's sense
+(moment map 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import limits
+from .._lazy import register_dataclass
+from ..errors import DesignerInputError
+from ._base import Family, require
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaled(Family):
+    """``z = w phi(theta)``: a term of a sum with its weight (same group, same parameters)."""
+
+    term: Any
+    weight: Any
+
+    @property
+    def name(self):
+        return self.term.name
+
+    @property
+    def linear_predictor(self):
+        return self.term.linear_predictor
+
+    @property
+    def predictor_shape(self):
+        return self.term.predictor_shape
+
+    def param_shapes(self):
+        return self.term.param_shapes()
+
+    def predictor(self, params):
+        return self.weight * self.term.predictor(params)
+
+    @property
+    def n_blocks(self):
+        return self.term.n_blocks
+
+    @property
+    def block_size(self):
+        return self.term.block_size
+
+    @property
+    def symmetric_mask(self):
+        return self.term.symmetric_mask
+
+    def to_blocks(self, params):
+        return self.term.to_blocks(params)
+
+    def from_blocks(self, blocks):
+        return self.term.from_blocks(blocks)
+
+    def block_action(self, x, t):
+        return self.term.block_action(x, t)
+
+    def balanced_point(self, z):
+        return self.term.balanced_point(z / self.weight)
+
+    def induced_shape(self, mechanism, z):
+        if type(self.term).induced_shape is not Family.induced_shape:  # a free term: 0 at any weight
+            return self.term.induced_shape(mechanism, z / self.weight)
+        return mechanism.orbit_shape(self, z)
+
+
+register_dataclass(Scaled, data_fields=["term", "weight"], meta_fields=[])
+
+
+@dataclasses.dataclass(frozen=True)
+class Sum(Family):
+    terms: tuple
+    weights: tuple
+
+    name = "sum"
+    fibre_is_orbit = False
+    n_blocks = 1
+
+    @property
+    def linear_predictor(self):
+        return all(t.linear_predictor for t in self.terms)
+
+    @property
+    def scaled(self) -> tuple:
+        return tuple(Scaled(t, w) for t, w in zip(self.terms, self.weights))
+
+    @property
+    def predictor_shape(self):
+        return self.terms[0].predictor_shape
+
+    def param_shapes(self):
+        return {f"{k}.{name}": s for k, t in enumerate(self.terms) for name, s in t.param_shapes().items()}
+
+    def split(self, params) -> list[dict]:
+        return [{name: params[f"{k}.{name}"] for name in t.param_shapes()} for k, t in enumerate(self.terms)]
+
+    def join(self, parts) -> dict:
+        return {f"{k}.{name}": v for k, part in enumerate(parts) for name, v in part.items()}
+
+    def predictor(self, params):
+        return sum(s.predictor(p) for s, p in zip(self.scaled, self.split(params)))
+
+    # one block holding every parameter; the algebra is the direct sum of the terms' algebras
+    @property
+    def block_size(self):
+        return sum(t.n_blocks * t.block_size for t in self.terms)
+
+    @property
+    def symmetric_mask(self):
+        return tuple(b for t in self.terms for _ in range(t.n_blocks) for b in t.symmetric_mask)
+
+    def to_blocks(self, params):
+        import jax.numpy as jnp
+
+        return jnp.concatenate([t.to_blocks(p).reshape(-1) for t, p in zip(self.terms, self.split(params))])[None, :]
+
+    def _pieces(self, x, sizes):
+        out, start = [], 0
+        for size in sizes:
+            out.append(x[start:start + size])
+            start += size
+        return out
+
+    def from_blocks(self, blocks):
+        parts = self._pieces(blocks[0], [t.n_blocks * t.block_size for t in self.terms])
+        return self.join([t.from_blocks(x.reshape(t.n_blocks, t.block_size)) for t, x in zip(self.terms, parts)])
+
+    def block_action(self, x, t):
+        import jax
+        import jax.numpy as jnp
+
+        xs = self._pieces(x, [f.n_blocks * f.block_size for f in self.terms])
+        ts = self._pieces(t, [f.n_blocks * f.n_generators for f in self.terms])
+        out = []
+        for f, xk, tk in zip(self.terms, xs, ts):
+            blocks = xk.reshape(f.n_blocks, f.block_size)
+            if f.n_generators:
+                blocks = jax.vmap(f.block_action)(blocks, tk.reshape(f.n_blocks, f.n_generators))
+            out.append(blocks.reshape(-1))
+        return jnp.concatenate(out)
+
+    # -- the fibre --------------------------------------------------------------------------
+    def _start(self, z):
+        active = sum(1 for t in self.terms if t.name != "free") or 1
+        return self.join([s.balanced_point(z / active) for s in self.scaled])
+
+    def fibre_minimum(self, functional, z):
+        """Minimum over the fibre of ``sum_k functional(scaled term k, theta_k)``; free terms add 0."""
+        from ..fibre import minimize_on_fibre
+
+        def total(params):
+            parts = self.split(params)
+            return sum(functional(s, p) for s, p in zip(self.scaled, parts) if s.term.name != "free")
+
+        return minimize_on_fibre(self.predictor, total, self._start(z), z)
+
+    def balanced_point(self, z):
+        """The least-norm point of the fibre, free parameters included (numerical)."""
+        from ..fibre import minimize_on_fibre
+        from ..geometry import squared_norm
+
+        return minimize_on_fibre(self.predictor, lambda p: 0.5 * squared_norm(p), self._start(z), z).params
+
+    def induced_shape(self, mechanism, z):
+        return self.fibre_minimum(mechanism.fibre_functional, z).value
+
+
+register_dataclass(Sum, data_fields=["terms", "weights"], meta_fields=[])
+
+
+class SumSpec(BaseModel):
+    """``z = sum_k w_k phi_k(theta_k)``: a sum of parameterizations of the same predictor shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    family: Literal["sum"] = "sum"
+    terms: list[dict[str, Any]] = Field(
+        ..., min_length=2, max_length=limits.MAX_SUM_TERMS, description="the terms: family specs (JSON objects)"
+    )
+    weights: list[float] | None = Field(None, description="w_k > 0, one per term; all 1 when omitted")
+
+    def check_nested(self, field: str) -> None:
+        """Validate every term as a family spec; errors name ``<field>.terms[k]...``."""
+        from . import parse_param_spec
+
+        for k, term in enumerate(self.terms):
+            parse_param_spec(term, f"{field}.terms[{k}]")
+        if self.weights is not None:
+            if len(self.weights) != len(self.terms):
+                raise DesignerInputError(f"{field}.weights", f"{len(self.weights)} weights for {len(self.terms)} terms; give one per term")
+            for k, w in enumerate(self.weights):
+                if not (np.isfinite(w) and 0 < w <= 1e6):
+                    raise DesignerInputError(f"{field}.weights[{k}]", f"a weight is a number in (0, 1e6], got {w}")
+
+    def build(self, shape: tuple[int, ...] | None = None) -> Sum:
+        from . import parse_param_spec
+
+        self.check_nested("param")
+        specs = [parse_param_spec(t, f"param.terms[{k}]") for k, t in enumerate(self.terms)]
+        if shape is None:  # a term that knows its size sets it for the free ones
+            for spec in specs:
+                if spec.family != "free":
+                    try:
+                        shape = spec.build(None).predictor_shape
+                        break
+                    except DesignerInputError:
+                        continue
+        terms = []
+        for k, spec in enumerate(specs):
+            require(spec.family != "sum", f"param.terms[{k}].family", "a term of a sum is not itself a sum (write all terms in one sum)")
+            try:
+                fam = spec.build(shape)
+            except DesignerInputError as exc:
+                field = exc.field
+                field = f"param.terms[{k}]" + field[len("param"):] if field.startswith("param") else f"param.terms[{k}]"
+                raise DesignerInputError(field, exc.message) from None
+            if k and tuple(fam.predictor_shape) != tuple(terms[0].predictor_shape):
+                raise DesignerInputError(
+                    f"param.terms[{k}]",
+                    f"predictor shape {list(fam.predictor_shape)} differs from that of terms[0], {list(terms[0].predictor_shape)}: "
+                    "the terms of a sum add up to one predictor",
+                )
+            terms.append(fam)
+        require(math.prod(terms[0].predictor_shape) <= limits.MAX_VECTOR_DIM, "points", "predictor too large for a sum")
+        weights = tuple(float(w) for w in (self.weights or [1.0] * len(terms)))
+        return Sum(tuple(terms), weights)
