@@ -59,7 +59,10 @@ def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> li
     data = _as_data(data)
     out = []
     for err in exc.errors():
-        out.append({"field": field_path(err.get("loc", ()), data, prefix), "message": err.get("msg", "invalid")})
+        loc = tuple(err.get("loc", ()))
+        if not loc and err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'"),)  # the tag itself is wrong
+        out.append({"field": field_path(loc, data, prefix), "message": err.get("msg", "invalid")})
     return out or [{"field": prefix or "body", "message": "invalid"}]
 
 
