@@ -143,18 +143,33 @@ def catalog_union(name: str, key: str, tag: str, entries: list[Mapping[str, Any]
 
 # --- submitted forms -> spec ------------------------------------------------------------------
 
+def _number(text: str) -> Any:
+    """A form's text as the number it spells (the spec's sizes are strict integers); other text
+    stays text, so the spec's validation names the field and says what it expected."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _value(node: dict, raw: str) -> Any:
-    """A submitted text as the spec value: numbers stay strings (the spec's validation parses
-    them and names the field if it cannot), JSON fields are parsed, lists may be comma-separated."""
+    """A submitted text as the spec value: numbers parsed when they are numbers (else left as text
+    for the validation to name), JSON fields parsed, lists may be comma-separated."""
     text = raw.strip()
-    if node["type"] != "json":
+    if node["type"] in ("integer", "number"):
+        return _number(text)
+    if node["type"] not in ("json", "array"):
         return text
     if text[:1] in "[{\"" or text in ("true", "false", "null"):
         try:
             return json.loads(text)
         except json.JSONDecodeError:
             return text  # the validation says what it expected
-    return [part.strip() for part in text.split(",") if part.strip()]
+    return [_number(part.strip()) for part in text.split(",") if part.strip()]
 
 
 def _first(form: FormData, name: str) -> str | None:

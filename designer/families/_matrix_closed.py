@@ -75,7 +75,7 @@ def design_candidates(problem, screened=None) -> list[dict]:
     if screened is not None or problem.domain != "matrix":
         return []
     m, n = problem.shape
-    out = []
+    out = _constructed(problem)
     for depth in range(2, problem.request.max_depth + 1):
         fam = MatrixProduct(rows=m, cols=n, rank=min(m, n), depth=depth)
         for mech in problem.applicable(fam):
@@ -88,6 +88,27 @@ def design_candidates(problem, screened=None) -> list[dict]:
                                  chunk=MATRIX_CHUNK, complexity=[0, depth], traits={"depth": depth},
                                  description=f"matrix product of depth {depth}, {mech.replace('_', ' ')}"))
     return out
+
+
+def _constructed(problem) -> list[dict]:
+    """A depth-2 product with a spectral table transform built from a spectral target's profile
+    (designer.constructive: weight decay gives sum_i psi^-1(s_i)); engine-scored."""
+    from ..constructive import exact_spectral_design
+    from ..design._search import candidate
+
+    g = getattr(problem.target, "spectral_profile", None)
+    if not problem.request.transforms or not callable(g) or "weight_decay" not in problem.mechanisms:
+        return []
+    lo, hi = 10.0 ** problem.request.sampling.log10_min, 10.0 ** problem.request.sampling.log10_max
+    made = exact_spectral_design(g, "weight_decay", lo, hi)
+    if not made.exists:
+        return []
+    m, n = problem.shape
+    param = {**made.param, "rank": min(m, n), "rows": m, "cols": n}
+    return [candidate("matrix_product", param, "weight_decay", group="matrix_product/engine/constructed", chunk=1,
+                      complexity=[1, 2], traits={"depth": 2, "transform": "table"},
+                      description="matrix product of depth 2, spectral table transform built from the target, weight decay",
+                      rule="psi^-1 = g, the target's spectral profile (weight decay: R = sum_i psi^-1(s_i))")]
 
 
 def score_candidates(problem, chunk: list[dict]) -> list[dict]:

@@ -364,3 +364,29 @@ def test_every_target_designs_end_to_end(kind):
     if kind in ("l1", "elastic_net", "basis_l1", "nuclear"):
         # l1_ratio = 1 is the L1 norm: depth-2 Hadamard under weight decay is exact (theory.md 3)
         assert res["exact"], (kind, best["fit_error"])
+
+
+@pytest.mark.parametrize("target, shape", [
+    ({"kind": "lp", "p": 0.8}, [16]),
+    ({"kind": "lp", "p": 1.5}, [16]),
+    ({"kind": "elastic_net", "l1_ratio": 0.3}, [16]),
+    ({"kind": "huber", "delta": 2.0}, [16]),
+    ({"kind": "schatten", "p": 1.5}, [4, 4]),
+], ids=lambda v: v["kind"] if isinstance(v, dict) else None)
+def test_exact_by_construction_from_the_targets_profile(target, shape):
+    """A table transform built from the target's profile makes the design exact (fit error <= 1e-6),
+    and 'designer bias' of the reported spec gives the target (engine, fresh points) up to a constant."""
+    res = run(target, shape, mechanisms=["weight_decay"], max_depth=2)
+    best = res["best"]
+    assert res["exact"] and best["fit_error"] <= 1e-6 and best["transform"] == "table" and best["rule"]
+    from designer.targets import build_target
+
+    pts = np.random.default_rng(4).standard_normal((5, *shape)) * 3.0
+    got = np.asarray(evaluate_points(best["param"], best["mechanism_spec"], pts.tolist())["values"])
+    want = np.asarray([float(build_target(target, tuple(shape)).value(p)) for p in pts])
+    np.testing.assert_allclose(got - got[0], want - want[0], rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_no_exact_design_says_why():
+    res = run({"kind": "scad"}, [16], mechanisms=["weight_decay"], max_depth=2)
+    assert not res["exact"] and "flat" in res["note"]

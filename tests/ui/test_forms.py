@@ -46,7 +46,7 @@ def test_the_form_offers_every_catalog_target_and_a_new_entry_without_code(catal
     assert new["name"] == "new_target" and new["fields"][0]["name"] == "target@new_target.alpha"
     paths: dict[str, str] = {}
     spec = forms.collect([target], {"target.kind": ["new_target"], "target@new_target.alpha": ["0.25"]}, paths)
-    assert spec == {"target": {"kind": "new_target", "alpha": "0.25"}}
+    assert spec == {"target": {"kind": "new_target", "alpha": 0.25}}  # numbers are parsed (the spec types are strict)
     assert paths["target.alpha"] == "target@new_target.alpha"
 
 
