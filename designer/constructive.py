@@ -18,7 +18,7 @@ A spectral penalty ``sum_i g(s_i)`` gets the same table on the singular values o
 matrix product under weight decay (:func:`exact_spectral_design`).
 
 Knots: ``y = 0`` and a geometric grid from ``lo / 10`` to ``10 hi`` with ``KNOTS_PER_DECADE`` knots
-per decade, plus any ``breakpoints`` of ``r`` (where it is only C^1, e.g. Huber's threshold);
+per decade (twice as many under label noise, whose bias reads the slope of ``psi^{-1}``), plus any ``breakpoints`` of ``r`` (where it is only C^1, e.g. Huber's threshold);
 ``psi^{-1}`` is the cubic Hermite interpolant with the exact slopes (``r'``, or ``F'``), whose
 relative error on smooth pieces is about ``(ln q)^4 |r''''| y^4 / (384 r)`` for the knot ratio
 ``q``, below 1e-8 for the profiles in the tests. Beyond the last knot the table continues
@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 KNOTS_PER_DECADE = 64
+#: Label noise reads the slope of psi^-1 (one order less accurate than its values): twice the knots.
+KNOTS_PER_DECADE_LABEL_NOISE = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +51,9 @@ class ExactDesign:
         return self.param is not None
 
 
-def _grid(lo: float, hi: float, breakpoints: Sequence[float]) -> np.ndarray:
+def _grid(lo: float, hi: float, breakpoints: Sequence[float], per_decade: int = KNOTS_PER_DECADE) -> np.ndarray:
     a, b = np.log10(lo / 10.0), np.log10(hi * 10.0)
-    n = int(np.ceil((b - a) * KNOTS_PER_DECADE)) + 1
+    n = int(np.ceil((b - a) * per_decade)) + 1
     y = np.unique(np.concatenate([[0.0], np.logspace(a, b, n), [t for t in breakpoints if t > 0]]))
     return y
 
@@ -99,7 +101,7 @@ def psi_inverse_table(r: Callable, mechanism: str, lo: float = 1e-2, hi: float =
                       "so a penalty finite at 0 has no exact design")
     if mechanism not in ("weight_decay", "label_noise"):
         return None, f"no constructive rule for mechanism {mechanism!r}"
-    y = _grid(lo, hi, breakpoints)
+    y = _grid(lo, hi, breakpoints, KNOTS_PER_DECADE_LABEL_NOISE if mechanism == "label_noise" else KNOTS_PER_DECADE)
     values, slopes = _values_and_slopes(r, y)
     if abs(values[0]) > 0:
         return None, f"r(0) = {values[0]:g}: the rule needs r(0) = 0"
