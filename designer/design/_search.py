@@ -334,6 +334,7 @@ def design(
     sliced = slice_request(req)
     prob = build_problem(*parse_design_request(sliced)) if sliced is not None else build_problem(req, target)
 
+    shown = 0.0  # progress fractions never go back, whatever the refine stage's size turns out to be
     while True:
         chunks, screen_steps = _plan(prob, state)
         if state["steps_done"] >= len(chunks):
@@ -347,10 +348,12 @@ def design(
         if progress is not None:
             done = state["steps_done"]
             # the refine stage's size is known once the screen is done; until then count one step for it
+            chunks, screen_steps = _plan(prob, state)
             total = len(chunks) if done >= screen_steps else screen_steps + 1
+            shown = max(shown, done / total if done < total else 1.0)
             best = min(state["results"], key=rank_key)
             progress({
-                "fraction": done / total if done < total else 1.0,
+                "fraction": shown,
                 "stage": "screen" if done <= screen_steps else "refine",
                 "best_fit": best["fit_error"],
                 "best": best["id"],

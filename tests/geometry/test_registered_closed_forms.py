@@ -58,7 +58,8 @@ def test_registered_closed_forms_match_the_engine(name, spec, shape):
         engine = jax.jit(jax.vmap(lambda z, f=fam, m=mech: m.shape(f, z)))(zs)
         np.testing.assert_allclose(np.asarray(jax.vmap(closed)(zs)), np.asarray(engine), rtol=1e-8, err_msg=f"{name} {kind}")
         checked += 1
-    if name in ("hadamard", "group_hadamard", "matrix_product") and (spec.get("transform") or {}).get("kind") != "table":
+    full_rank = name != "matrix_product" or fam.rank == min(fam.rows, fam.cols)  # low rank: no closed form
+    if name in ("hadamard", "group_hadamard", "matrix_product") and full_rank and (spec.get("transform") or {}).get("kind") != "table":
         assert checked >= 2, f"{name} registers closed forms: at least two must have been compared"
 
 

@@ -134,7 +134,7 @@ def test_cancel_is_idempotent_result_conflicts_and_delete(server):
         (b'{"kind": "design", "target": {"kind": "l1"}, "shape": [NaN], "budget": 5}', 422, "body.shape.0", "finite"),
         (b'{"kind": "design", "target": {"kind": "l1"}, "shape": [Infinity]}', 422, "body.shape.0", "finite"),
         (json.dumps({**SMALL_DESIGN, "shape": [1] * 10_001}).encode(), 422, "body.shape", "limit of 10000"),
-        (b'{"kind": "no-such-kind"}', 422, "body", "no-such-kind"),
+        (b'{"kind": "no-such-kind"}', 422, "body.kind", "no-such-kind"),
         (b'[1, 2, 3]', 422, "body", "dict"),
     ],
 )

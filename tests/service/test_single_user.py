@@ -8,7 +8,17 @@ import time
 
 import httpx
 
-from tests.service.conftest import SMALL_DESIGN, client, designer_command
+import pytest
+
+from tests.service.conftest import SMALL_DESIGN, client, designer_command, new_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request) -> str | None:
+    """A fresh database for every test: single-user mode holds only while no user exists."""
+    if request.param == "sqlite":
+        return None
+    return new_database(request.getfixturevalue("postgres_server"))
 
 
 def test_refuses_other_addresses_without_users_and_ends_when_a_user_is_added(make_server):
@@ -83,6 +93,12 @@ def test_allowed_hosts_restrict_the_host_once_users_exist(make_server):
 
 def test_data_directory_and_database_are_owner_only(make_server, tmp_path):
     server = make_server(workers=0, data_dir=tmp_path / "fresh" / "data")
+    if server.database_url is not None:
+        # PostgreSQL holds the tables; the data directory holds the job files, owner-only.
+        server.data_dir.chmod(0o755)
+        server.start()
+        assert stat.S_IMODE((server.data_dir / "jobs").stat().st_mode) == 0o700
+        return
     server.data_dir.rmdir()  # let the service create it (the fixture made it for the log file)
     server.data_dir.parent.rmdir()
     server.add_user("gina")

@@ -102,7 +102,9 @@ def test_label_noise_no_flags_reaches_basis_pursuit(l1_design):
     v = out["verdict"]
     assert v["delivered"] is True, v["message"]
     assert out["training"]["stopped_by"].startswith("distance to the predicted limit")
-    assert max(abs(g) for g in v["relative_gap"]) <= 0.05 and out["metrics"]["support_recall"]["min"] == 1.0
+    # Above basis pursuit by at most the tolerance; below it only as far as the 1% data-loss slack allows.
+    assert max(v["relative_gap"]) <= v["tolerance"] == 0.05 and min(v["relative_gap"]) >= -0.1
+    assert max(v["data_loss_trained"]) <= v["fit_tolerance"] and out["metrics"]["support_recall"]["min"] == 1.0
 
 
 def test_nuclear_no_flags_against_cvxpy():
