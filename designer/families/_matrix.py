@@ -37,6 +37,12 @@ def gl_basis(r: int) -> tuple[np.ndarray, tuple[bool, ...]]:
     return basis, mask
 
 
+def gl_symmetric_mask(r: int) -> tuple[bool, ...]:
+    """The ``mask`` of :func:`gl_basis` (``r (r + 1) / 2`` symmetric elements, then the antisymmetric
+    ones) without building the ``(r*r, r, r)`` basis, which is too large for layer-sized ``r``."""
+    return (True,) * (r * (r + 1) // 2) + (False,) * (r * (r - 1) // 2)
+
+
 def svd(m: jnp.ndarray):
     """Thin SVD ``(u, s, vt)`` (LAPACK's divide-and-conquer ``gesdd`` on CPU).
 

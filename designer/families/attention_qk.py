@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
 from ._base import Family, rank_one_check, require
-from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
+from ._matrix import expm, gl_element, gl_symmetric_mask, svd, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,7 @@ class AttentionQK(Family):
     def symmetric_mask(self):
         if self.symmetry == "columns":
             return (True,)
-        return gl_basis(self.d_head)[1]
+        return gl_symmetric_mask(self.d_head)
 
     def to_blocks(self, params):
         q, k = params["WQ"], params["WK"]

@@ -26,7 +26,7 @@ from designer._lazy import jnp, register_dataclass
 from .. import limits
 from ..transforms import IdentityTransform, TransformSpec
 from ._base import Family, require
-from ._matrix import expm, gl_basis, gl_element, svd, truncated_svd
+from ._matrix import expm, gl_element, gl_symmetric_mask, svd, truncated_svd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,7 @@ class MatrixProduct(Family):
 
     @property
     def symmetric_mask(self):
-        return gl_basis(self.rank)[1] * (self.depth - 1)
+        return gl_symmetric_mask(self.rank) * (self.depth - 1)
 
     def to_blocks(self, params):
         return jnp.concatenate([w.reshape(-1) for w in self.factors(params)])[None, :]

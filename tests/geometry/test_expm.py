@@ -73,3 +73,12 @@ def test_svd_of_nearly_rank_deficient_matrices_matches_numpy():
         np.testing.assert_allclose((uu * s) @ vt, m, atol=1e-11 * max(1.0, np.abs(m).max()))
         u1, s1, vt1 = truncated_svd(jnp.asarray(m), 1)
         assert np.all(np.isfinite(u1)) and np.all(np.isfinite(vt1))
+
+
+def test_gl_symmetric_mask_is_the_basis_mask_without_the_basis():
+    from designer.families._matrix import gl_basis, gl_symmetric_mask
+
+    for r in range(0, 7):
+        basis, mask = gl_basis(r)
+        assert gl_symmetric_mask(r) == mask
+        assert all(np.allclose(b, b.T) == m for b, m in zip(basis, mask))
