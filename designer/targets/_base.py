@@ -32,6 +32,9 @@ spec>, "mechanisms": (...), "rule": <why, in words>}`` (default: none). An infim
 robust PCA = nuclear + lambda L1) is the weight-decay bias of the sum of designs of ``R_1`` and
 ``R_2``; the search scores them with the engine's fibre minimum (:mod:`designer.fibre`).
 
+``inexact_note``: a sentence on why no registered design is exact for this target and what would be
+(added to the note of an inexact result), else ``None``.
+
 The constant ``R*(0)`` is the target at the zero predictor (``0`` for norms, ``d log(epsilon)``
 for log-sum); the profiles carry no constant. ``profile_flat_from`` and ``quadratic_start`` read
 the target's knobs as numbers: use them on a built target, outside ``jit``.
@@ -77,6 +80,9 @@ class Target(LazyPytree, abc.ABC):
     @property
     def quadratic_start(self) -> bool | None:
         return None
+
+    #: Why no registered design is exact (see module docstring), else ``None``.
+    inexact_note: ClassVar[str | None] = None
 
     def sum_designs(self, shape: tuple[int, ...]) -> tuple[dict, ...]:
         """Sums of parameterizations whose bias is this target (see module docstring); none by default."""
