@@ -58,7 +58,20 @@ TRANSFORMS: dict[str, tuple[str, Callable[[Any], dict]]] = {
     "identity": ("TRANSFORM_IDENTITY", lambda t: {}),
     "asinh": ("TRANSFORM_ASINH", lambda t: {"scale": _num(t.scale, "param.transform.scale")}),
     "signed_power": ("TRANSFORM_SIGNED_POWER", lambda t: {"exponent": _num(t.exponent, "param.transform.exponent")}),
+    "table": ("TRANSFORM_TABLE", lambda t: _table_values(t)),
 }
+
+
+def _nums(values, field: str) -> str:
+    return "(" + ", ".join(_num(float(v), f"{field}[{i}]") for i, v in enumerate(values)) + ",)"
+
+
+def _table_values(spec) -> dict:
+    """The built table (validated: increasing knots, monotone slopes) as float literals."""
+    table = spec.build("param.transform")
+    return {"knots_y": _nums(table.knots_y, "param.transform.y"), "knots_x": _nums(table.knots_x, "param.transform.x"),
+            "slopes": _nums(table.slopes, "param.transform.slopes"),
+            "end_slope": _num(float(table.end_slope), "param.transform.slopes")}
 
 
 def _hadamard(spec, fam) -> tuple[str, list]:

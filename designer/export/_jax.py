@@ -319,6 +319,73 @@ def inverse_transform(y):
     return jnp.sign(y) * jnp.abs(y) ** (1.0 / TRANSFORM_EXPONENT)
 '''
 
+TRANSFORM_TABLE = '''
+# psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
+# with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
+# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+TABLE_Y = $knots_y
+TABLE_X = $knots_x
+TABLE_SLOPES = $slopes
+TABLE_END_SLOPE = $end_slope
+_BISECTION_STEPS = 60
+
+
+def _table(dtype):
+    return tuple(jnp.asarray(v, dtype) for v in (TABLE_Y, TABLE_X, TABLE_SLOPES))
+
+
+def _segment(knots, a):
+    return jnp.clip(jnp.searchsorted(knots, a, side="right") - 1, 0, knots.shape[0] - 2)
+
+
+def _cubic(t, x0, x1, m0h, m1h):
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * x0 + (t3 - 2 * t2 + t) * m0h + (3 * t2 - 2 * t3) * x1 + (t3 - t2) * m1h
+
+
+def _g_nonneg(a):
+    ys, xs, ms = _table(a.dtype)
+    k = _segment(ys, a)
+    h = ys[k + 1] - ys[k]
+    inside = _cubic((a - ys[k]) / h, xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h)
+    return jnp.where(a > ys[-1], xs[-1] + TABLE_END_SLOPE * (a - ys[-1]), inside)
+
+
+def _psi_nonneg(b):
+    ys, xs, ms = _table(b.dtype)
+    k = _segment(xs, b)
+    h = ys[k + 1] - ys[k]
+    x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        below = _cubic(mid, x0, x1, m0h, m1h) < b
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, halve, (jnp.zeros_like(b), jnp.ones_like(b)))
+    return jnp.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+
+
+def inverse_transform(y):
+    """G(y) = psi^-1(y)."""
+    return jnp.sign(y) * _g_nonneg(jnp.abs(y))
+
+
+@jax.custom_jvp
+def transform(x):
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    return jnp.sign(x) * _psi_nonneg(jnp.abs(x))
+
+
+@transform.defjvp
+def _transform_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = transform(x)
+    slope = jax.jvp(inverse_transform, (y,), (jnp.ones_like(y),))[1]
+    return y, dx / slope
+'''
+
 MODULES = ''
 
 WEIGHT_DECAY = '''

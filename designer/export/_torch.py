@@ -331,6 +331,80 @@ def inverse_transform(y):
 
 # -- the modules (the same for every family) ---------------------------------------------------
 
+TRANSFORM_TABLE = '''
+# psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
+# with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
+# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+TABLE_Y = $knots_y
+TABLE_X = $knots_x
+TABLE_SLOPES = $slopes
+TABLE_END_SLOPE = $end_slope
+_BISECTION_STEPS = 60
+
+
+def _table(dtype, device=None):
+    return tuple(torch.tensor(v, dtype=dtype, device=device) for v in (TABLE_Y, TABLE_X, TABLE_SLOPES))
+
+
+def _segment(knots, a):
+    return torch.clamp(torch.searchsorted(knots, a.contiguous(), right=True) - 1, 0, knots.shape[0] - 2)
+
+
+def _cubic(t, x0, x1, m0h, m1h):
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * x0 + (t3 - 2 * t2 + t) * m0h + (3 * t2 - 2 * t3) * x1 + (t3 - t2) * m1h
+
+
+def _g_nonneg(a, slope=False):
+    ys, xs, ms = _table(a.dtype, a.device)
+    k = _segment(ys, a)
+    y0, h = ys[k], ys[k + 1] - ys[k]
+    t = (a - y0) / h
+    m0h, m1h = ms[k] * h, ms[k + 1] * h
+    if slope:  # G'(a)
+        t2 = t * t
+        inside = ((6 * t2 - 6 * t) * xs[k] + (3 * t2 - 4 * t + 1) * m0h + (6 * t - 6 * t2) * xs[k + 1] + (3 * t2 - 2 * t) * m1h) / h
+        return torch.where(a > ys[-1], torch.full_like(a, TABLE_END_SLOPE), inside)
+    inside = _cubic(t, xs[k], xs[k + 1], m0h, m1h)
+    return torch.where(a > ys[-1], xs[-1] + TABLE_END_SLOPE * (a - ys[-1]), inside)
+
+
+def _psi_nonneg(b):
+    ys, xs, ms = _table(b.dtype, b.device)
+    k = _segment(xs, b)
+    h = ys[k + 1] - ys[k]
+    x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
+    lo, hi = torch.zeros_like(b), torch.ones_like(b)
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        below = _cubic(mid, x0, x1, m0h, m1h) < b
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return torch.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+
+
+class _Psi(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sign(x) * _psi_nonneg(x.abs())
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad / _g_nonneg(y.abs(), slope=True)
+
+
+def transform(x):
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    return _Psi.apply(x)
+
+
+def inverse_transform(y):
+    """G(y) = psi^-1(y)."""
+    return torch.sign(y) * _g_nonneg(y.abs())
+'''
+
 MODULES = '''
 
 # -- modules ----------------------------------------------------------------------------------

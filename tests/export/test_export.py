@@ -134,10 +134,15 @@ def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
     assert float(layer.weight.detach().abs().max()) == 0.0
 
 
+#: A table transform: psi^-1 through (y, x), PCHIP slopes unless given; the points below reach past the last knot.
+TABLE = {"kind": "table", "x": [0.0, 0.3, 1.0, 2.5, 6.0], "y": [0.0, 0.5, 1.2, 2.0, 3.0]}
+
 SPECS = [
     {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16},
     {"family": "hadamard", "depth": 2, "basis": "cumsum", "dim": 16, "transform": {"kind": "asinh", "scale": 0.3}},
     {"family": "hadamard", "depth": 2, "basis": "haar", "dim": 16, "transform": {"kind": "signed_power", "exponent": 1.5}},
+    {"family": "hadamard", "depth": 2, "basis": "identity", "dim": 16, "transform": TABLE},
+    {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16, "transform": {**TABLE, "slopes": [0.5, 0.5, 0.8, 1.0, 1.2]}},
     {"family": "group_hadamard", "group_size": 4, "dim": 16},
     {"family": "matrix_product", "depth": 3, "rank": 3, "rows": 4, "cols": 5},
     {"family": "scalar_product"},
@@ -173,20 +178,34 @@ def test_every_piece_agrees_with_the_library_family(spec, tmp_path):
 
 
 def test_every_candidate_of_a_design_exports(design_result, tmp_path):
-    """Every candidate exports, except those with a table transform, which have no template piece
-    yet: they get the clear error naming the field (checked here, so the gap cannot grow silently)."""
     table = 0
     for c in design_result["candidates"]:
+        table += (c["param"].get("transform") or {}).get("kind") == "table"
         for fw in ("torch", "jax"):
-            if (c["param"].get("transform") or {}).get("kind") == "table":
-                with pytest.raises(DesignerInputError) as err:
-                    export_design(design_result, fw, c["id"])
-                assert err.value.field == "param.transform.kind"
-                table += 1
-                continue
             module = load(tmp_path, export_design(design_result, fw, c["id"]), f"c_{fw}")
             assert module.MECHANISM == c["mechanism"]
     assert table >= 2  # the design offers the table transforms built from the target (weight decay, label noise)
+
+
+@pytest.mark.parametrize("spec", [SPECS[3], SPECS[4]], ids=["table", "table-slopes"])
+def test_table_transform_gradients_are_the_librarys(spec, tmp_path):
+    """psi by bisection with the implicit-function derivative: values and gradients of the exported
+    predictor against the library's (autodiff through its own bisection), points past the last knot included."""
+    fam = build_family(spec)
+    P = load(tmp_path, export_design(entry(spec), "torch"), "p_t")
+    J = load(tmp_path, export_design(entry(spec), "jax"), "p_j")
+    rng = np.random.default_rng(4)
+    u = rng.normal(size=(spec["depth"], 16)) * 2.0  # |prod| up to ~10 > the last knot 6
+    w = rng.normal(size=16)
+    loss_lib = lambda v: jnp.dot(jnp.asarray(w), fam.predictor({"u": v}))
+    value, grad = jax.value_and_grad(loss_lib)(jnp.asarray(u))
+    loss_j = lambda v: jnp.dot(jnp.asarray(w), J.predictor({"u": v}))
+    np.testing.assert_allclose(np.asarray(jax.grad(loss_j)(jnp.asarray(u))), np.asarray(grad), rtol=1e-10, atol=1e-12)
+    u_t = torch.tensor(u, requires_grad=True)
+    loss_t = torch.dot(torch.tensor(w), P.predictor(u_t))
+    loss_t.backward()
+    assert float(loss_t.detach()) == pytest.approx(float(value), rel=1e-12)
+    np.testing.assert_allclose(u_t.grad.numpy(), np.asarray(grad), rtol=1e-10, atol=1e-12)
 
 
 def test_mechanism_settings(tmp_path):
