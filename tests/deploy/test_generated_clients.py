@@ -4,6 +4,7 @@ whole flow against a live server; TypeScript types (openapi-typescript, npm) gen
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def api_client(tmp_path_factory):
         [str(_generator()), "generate", "--path", str(OPENAPI), "--meta", "none",
          "--output-path", str(out / "designer_api_client")],
         capture_output=True, text=True, timeout=300,
+        # the generator formats its output with ruff, installed next to this interpreter
+        env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])},
     )
     printed = proc.stdout + proc.stderr
     assert proc.returncode == 0, printed
