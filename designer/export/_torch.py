@@ -31,6 +31,8 @@ from torch import nn
 
 PREDICTOR_SHAPE = $predictor_shape
 INIT_SCALE = $init_scale
+#: factors no mechanism touches (free terms of a sum): no weight decay on them
+FREE_NAMES = ()
 '''
 
 # -- families -------------------------------------------------------------------------------
@@ -40,6 +42,7 @@ HADAMARD = '''
 NAMES = ("u",)
 DEPTH = $depth
 DIM = $dim
+SHAPE = $shape  # of z (vectors: (DIM,))
 
 
 def predictor(u):
@@ -51,7 +54,7 @@ def balanced_factors(z):
     """The least-norm factors with predictor z: |u_1| = ... = |u_D| = |c|^(1/D), c = psi^-1(B^-1 z)."""
     c = inverse_transform(analysis(z))
     root = c.abs() ** (1.0 / DEPTH)
-    u = root.repeat(DEPTH, 1)
+    u = root.expand(DEPTH, *root.shape).clone()
     u[0] = torch.where(c < 0, -root, root)
     return (u,)
 
@@ -61,7 +64,7 @@ def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
     either sign (the initialisation of `designer validate`). A balanced start at z = 0 is a saddle
     point, and a balanced start elsewhere keeps each coordinate's sign; use balanced_factors(z)
     (or register_parametrization on a layer) to start balanced at a given weight."""
-    u = torch.full((DEPTH, DIM), float(scale), dtype=dtype)
+    u = torch.full((DEPTH, *SHAPE), float(scale), dtype=dtype)
     u[-1] = 0.0
     return (u,)
 '''
@@ -98,7 +101,7 @@ MATRIX_PRODUCT = '''
 DEPTH = $depth
 ROWS, COLS, RANK = $rows, $cols, $rank
 SHAPES = [(ROWS, RANK)] + [(RANK, RANK)] * (DEPTH - 2) + [(RANK, COLS)]
-NAMES = tuple(f"W{k + 1}" for k in range(DEPTH))
+NAMES = $names
 
 
 def predictor(*factors):
@@ -466,20 +469,108 @@ def init_parametrized(module, name="weight", scale=INIT_SCALE, generator=None):
 
 def factor_parameters(module):
     """The parameters of `module` that are factors of this parameterization (standalone
-    DesignedWeight modules and weights registered with Parameterization), and all the others."""
+    DesignedWeight modules and weights registered with Parameterization; free factors excepted),
+    and all the others."""
     from torch.nn.utils import parametrize
 
     ids = set()
     for sub in module.modules():
         if isinstance(sub, DesignedWeight):
-            ids.update(id(p) for p in sub.parameters())
+            ids.update(id(p) for name, p in zip(NAMES, sub.factors) if name not in FREE_NAMES)
         if parametrize.is_parametrized(sub):
             for plist in sub.parametrizations.values():
                 if any(isinstance(p, Parameterization) for p in plist):
-                    ids.update(id(p) for name, p in plist.named_parameters(recurse=False) if name.startswith("original"))
+                    ids.update(id(p) for name, p in plist.named_parameters(recurse=False)
+                               if name.startswith("original") and NAMES[int(name[len("original"):])] not in FREE_NAMES)
     factors = [p for p in module.parameters() if id(p) in ids]
     others = [p for p in module.parameters() if id(p) not in ids]
     return factors, others
+'''
+
+FREE = '''
+# -- the parameterization: free parameters (no mechanism touches them) ------------------------
+NAMES = ("c",)
+FREE_SHAPE = $shape
+FREE_CONSTANT = $constant  # True: z = c 1 (one number); False: z = c (every entry)
+
+
+def predictor(c):
+    """z = c 1 (a constant offset) or z = c, reshaped to FREE_SHAPE."""
+    return c[0] * torch.ones(FREE_SHAPE, dtype=c.dtype) if FREE_CONSTANT else c.reshape(FREE_SHAPE)
+
+
+def balanced_factors(z):
+    """The least-squares coefficients (exact on the span)."""
+    return (z.mean().reshape(1),) if FREE_CONSTANT else (z.reshape(-1),)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Zero (the scale is for factors a mechanism acts on)."""
+    return (torch.zeros(1 if FREE_CONSTANT else math.prod(FREE_SHAPE), dtype=dtype),)
+'''
+
+LINEAR = '''
+# -- the parameterization: a fixed linear map, z = B theta (no symmetry) -----------------------
+NAMES = ("theta",)
+DIM = $dim
+
+
+def predictor(theta):
+    """z = B theta."""
+    return synthesis(theta)
+
+
+def balanced_factors(z):
+    """theta = B^-1 z (the only point of the fibre)."""
+    return (analysis(z),)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Zero: z starts at 0."""
+    return (torch.zeros(DIM, dtype=dtype),)
+'''
+
+SUM = '''
+# -- the parameterization: a sum, z = sum_k w_k phi_k(theta_k) ---------------------------------
+# The terms are defined above with the prefixes _t0_, _t1_, ...; the parameters of term k are
+# named "k.<name>" in NAMES.
+NAMES = $names
+FREE_NAMES = $free_names
+WEIGHTS = $weights
+_TERMS = $terms
+#: the term that takes all of a given weight in balanced_factors (it reaches every predictor)
+BALANCE_TERM = $balance_term
+
+
+def _split(factors):
+    out, i = [], 0
+    for names, *_ in _TERMS:
+        out.append(tuple(factors[i:i + len(names)]))
+        i += len(names)
+    return out
+
+
+def predictor(*factors):
+    """z = sum_k w_k phi_k(theta_k)."""
+    return sum(w * term[1](*f) for w, term, f in zip(WEIGHTS, _TERMS, _split(factors)))
+
+
+def balanced_factors(z):
+    """A point of the fibre over z: the balanced factors of z / w_k in the term BALANCE_TERM, the
+    other terms at 0. (The least-norm split of z among the terms is an optimisation problem, which
+    training solves: the mechanism's bias is the minimum over the splits.)"""
+    out = []
+    for k, (names, _, balanced, initial) in enumerate(_TERMS):
+        if k == BALANCE_TERM:
+            out += list(balanced(z / WEIGHTS[k]))
+        else:
+            out += [torch.zeros_like(f) for f in initial(INIT_SCALE, None, z.dtype)]
+    return tuple(out)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Every term at its own designed start (free terms at 0)."""
+    return tuple(f for _, _, _, initial in _TERMS for f in initial(scale, generator, dtype))
 '''
 
 # -- mechanisms: the training settings ---------------------------------------------------------

@@ -263,3 +263,44 @@ def test_text_of_the_request_never_reaches_the_code():
     d["target"] = {"kind": "l1\"\"\"; import os"}
     src = export_design(d, "torch", d["candidates"][0]["id"])
     assert "pwned" not in src and "SystemExit" not in src and "import os" not in src
+
+
+SUMS = [  # tv (a free offset before cumsum), robust PCA (low rank + sparse), Huber (hadamard + linear)
+    ({"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]}, (6,)),
+    ({"family": "sum", "terms": [{"family": "matrix_product"}, {"family": "hadamard"}], "weights": [1.0, 2.5]}, (4, 3)),
+    ({"family": "sum", "terms": [{"family": "hadamard", "depth": 3, "transform": TABLE}, {"family": "linear", "basis": "cosine"}],
+      "weights": [1.0, 0.5]}, (8,)),
+]
+
+
+@pytest.mark.parametrize("spec, shape", SUMS, ids=["tv", "robust_pca", "huber_like"])
+def test_sums_export_the_librarys_predictor_and_spare_free_terms(spec, shape, tmp_path):
+    fam = build_family(spec, shape)
+    e = entry(spec)
+    e["shape"] = list(shape)
+    P = load(tmp_path, export_design(e, "torch"), "s_t")
+    J = load(tmp_path, export_design(e, "jax"), "s_j")
+    assert P.NAMES == J.NAMES and set(P.NAMES) == set(fam.param_shapes())
+    free = tuple(f"{k}.c" for k, t in enumerate(spec["terms"]) if t["family"] == "free")
+    assert P.FREE_NAMES == J.FREE_NAMES == free
+    rng = np.random.default_rng(2)
+    params = {k: rng.normal(size=s) for k, s in fam.param_shapes().items()}
+    z = np.asarray(fam.predictor({k: jnp.asarray(v) for k, v in params.items()}))
+    np.testing.assert_allclose(np.asarray(J.predictor({k: jnp.asarray(v) for k, v in params.items()})), z, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(P.predictor(*[torch.tensor(params[k]) for k in P.NAMES]).numpy(), z, rtol=1e-12, atol=1e-12)
+    # balanced factors: a point of the fibre over z, in both frameworks
+    np.testing.assert_allclose(P.predictor(*P.balanced_factors(torch.tensor(z))).numpy(), z, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(J.predictor(J.balanced(jnp.asarray(z)))), z, rtol=1e-9, atol=1e-9)
+    # the designed start: every term at its own start, free terms at 0; weight decay on every factor but the free ones
+    start = dict(zip(P.NAMES, (f.numpy() for f in P.initial_factors(generator=torch.Generator().manual_seed(0), dtype=torch.float64))))
+    jstart = {k: np.asarray(v) for k, v in J.init(jax.random.PRNGKey(0), dtype=jnp.float64).items()}
+    for got in (start, jstart):
+        assert {k: v.shape for k, v in got.items()} == {k: tuple(s) for k, s in fam.param_shapes().items()}
+        assert all(not np.any(got[name]) for name in free)
+    model = P.DesignedWeight(factors=[torch.tensor(params[k]) for k in P.NAMES])
+    groups = P.optimizer(model, lr=0.1).param_groups
+    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert [name for name, p in model.named_factors().items() if id(p) not in decayed] == list(free)
+    jparams = {k: jnp.asarray(v) for k, v in params.items()}
+    updates, _ = J.optimizer(1.0).update(jax.tree_util.tree_map(jnp.zeros_like, jparams), J.optimizer(1.0).init(jparams), jparams)
+    assert sorted(k for k, u in updates.items() if not np.any(np.asarray(u))) == sorted(free)
