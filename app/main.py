@@ -27,6 +27,7 @@ from app.core.hosts import HostCheckMiddleware
 from app.core.specs import JobSpecChecker
 from app.core.limits import BodySizeLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
+from app.core.query import KNOWN_QUERY_PARAMETERS
 from app.jobs import repository as jobs_repository
 from app.jobs.endpoints import router as jobs_router
 from app.jobs.supervisor import Supervisor
@@ -118,8 +119,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.metrics.register_job_gauges(_job_counts)
 
     install_error_handlers(app)
-    for router in (system_router, auth_router, jobs_router, bias_router, catalog_router):
-        app.include_router(router)
+    app.include_router(system_router)  # probes and metrics: scrapers may add parameters of their own
+    for router in (auth_router, jobs_router, bias_router, catalog_router):
+        app.include_router(router, dependencies=[KNOWN_QUERY_PARAMETERS])
     install_ui(app)  # the web pages under /ui
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

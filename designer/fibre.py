@@ -32,8 +32,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
+
+from .geometry import lbfgs
 
 RHO = 10.0
 RHO_MAX = 1e3
@@ -52,24 +53,6 @@ class FibreMinimum:
 
 
 jax.tree_util.register_dataclass(FibreMinimum, data_fields=["params", "value", "residual", "multiplier"], meta_fields=[])
-
-
-def _lbfgs(f: Callable, x0: jax.Array, max_steps: int, gtol: jax.Array) -> jax.Array:
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(f)
-
-    def step(carry):
-        x, state, _, i = carry
-        value, grad = value_and_grad(x, state=state)
-        updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
-        return optax.apply_updates(x, updates), state, jnp.linalg.norm(grad), i + 1
-
-    def keep_going(carry):
-        _, _, gnorm, i = carry
-        return (i == 0) | ((i < max_steps) & (gnorm > gtol))
-
-    x, _, _, _ = jax.lax.while_loop(keep_going, step, (x0, opt.init(x0), jnp.asarray(jnp.inf, x0.dtype), jnp.asarray(0)))
-    return x
 
 
 def minimize_on_fibre(predictor: Callable, functional: Callable, start, z: jax.Array) -> FibreMinimum:
@@ -103,12 +86,12 @@ def minimize_on_fibre(predictor: Callable, functional: Callable, start, z: jax.A
 
     def outer(carry):
         p, y, rho, i, previous, _ = carry
-        p = _lbfgs(lambda q: lagrangian(q, y, rho), p, INNER_STEPS, gtol)
+        p = lbfgs(lambda q: lagrangian(q, y, rho), p, INNER_STEPS, gtol)[0]
         moved = jnp.asarray(False)
         if small:  # a saddle of this Lagrangian (feasible or not): leave it and solve again
             escaped = escape(p, y, rho)
             moved = jnp.any(escaped != p)
-            p = _lbfgs(lambda q: lagrangian(q, y, rho), escaped, INNER_STEPS, gtol)
+            p = lbfgs(lambda q: lagrangian(q, y, rho), escaped, INNER_STEPS, gtol)[0]
         r = c(p)
         res = jnp.max(jnp.abs(r))
         y = y + rho * r

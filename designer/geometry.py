@@ -180,6 +180,30 @@ register_dataclass(
 )
 
 
+def lbfgs(f: Callable[[jax.Array], jax.Array], x0: jax.Array, max_steps: int, gtol) -> tuple[jax.Array, jax.Array]:
+    """Minimise ``f`` from ``x0`` by optax's L-BFGS in a ``lax.while_loop`` (jit/vmap-compatible).
+
+    Stops after ``max_steps`` steps or once the gradient norm is at most ``gtol``; at least one
+    step is taken. Returns ``(x, steps)``.
+    """
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(f)
+
+    def step(carry):
+        x, state, _, i = carry
+        value, grad = value_and_grad(x, state=state)
+        updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
+        return optax.apply_updates(x, updates), state, jnp.linalg.norm(grad), i + 1
+
+    def keep_going(carry):
+        _, _, gnorm, i = carry
+        return (i == 0) | ((i < max_steps) & (gnorm > gtol))
+
+    init = (x0, opt.init(x0), jnp.asarray(jnp.inf, x0.dtype), jnp.asarray(0))
+    x, _, _, steps = jax.lax.while_loop(keep_going, step, init)
+    return x, steps
+
+
 def minimize_over_orbit(
     family: Family,
     params: Params,
@@ -205,21 +229,7 @@ def minimize_over_orbit(
 
     s0 = jnp.zeros((n_blocks, len(sym)), dtype)
     scale = jnp.maximum(jnp.abs(f(s0)), jnp.finfo(dtype).tiny)
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(f)
-
-    def step(carry):
-        s, state, _, i = carry
-        value, grad = value_and_grad(s, state=state)
-        updates, state = opt.update(grad, state, s, value=value, grad=grad, value_fn=f)
-        return optax.apply_updates(s, updates), state, jnp.linalg.norm(grad), i + 1
-
-    def keep_going(carry):
-        _, _, gnorm, i = carry
-        return (i == 0) | ((i < max_steps) & (gnorm > rtol * scale))
-
-    init = (s0, opt.init(s0), jnp.asarray(jnp.inf, dtype), jnp.asarray(0))
-    s, _, _, steps = jax.lax.while_loop(keep_going, step, init)
+    s, steps = lbfgs(f, s0, max_steps, rtol * scale)
     value, grad = jax.value_and_grad(f)(s)
     gnorm = jnp.linalg.norm(grad)
     return OrbitMinimum(

@@ -559,7 +559,8 @@ def _inexact_reasons(prob: Problem) -> list[str]:
         explain = getattr(spec_cls, "inexact_reasons", None)
         if explain is not None:
             out.extend(explain(prob))
-    return out
+    note = getattr(prob.target, "inexact_note", None)
+    return out + ([note] if note else [])
 
 
 __all__ = ["DesignCancelled", "Problem", "build_problem", "candidate", "design", "exact_found", "full_size_check",

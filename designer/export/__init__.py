@@ -14,6 +14,7 @@ the validated spec re-serialised. A spec without a piece raises
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -58,7 +59,20 @@ TRANSFORMS: dict[str, tuple[str, Callable[[Any], dict]]] = {
     "identity": ("TRANSFORM_IDENTITY", lambda t: {}),
     "asinh": ("TRANSFORM_ASINH", lambda t: {"scale": _num(t.scale, "param.transform.scale")}),
     "signed_power": ("TRANSFORM_SIGNED_POWER", lambda t: {"exponent": _num(t.exponent, "param.transform.exponent")}),
+    "table": ("TRANSFORM_TABLE", lambda t: _table_values(t)),
 }
+
+
+def _nums(values, field: str) -> str:
+    return "(" + ", ".join(_num(float(v), f"{field}[{i}]") for i, v in enumerate(values)) + ",)"
+
+
+def _table_values(spec) -> dict:
+    """The built table (validated: increasing knots, monotone slopes) as float literals."""
+    table = spec.build("param.transform")
+    return {"knots_y": _nums(table.knots_y, "param.transform.y"), "knots_x": _nums(table.knots_x, "param.transform.x"),
+            "slopes": _nums(table.slopes, "param.transform.slopes"),
+            "end_slope": _num(float(table.end_slope), "param.transform.slopes")}
 
 
 def _hadamard(spec, fam) -> tuple[str, list]:
@@ -66,13 +80,15 @@ def _hadamard(spec, fam) -> tuple[str, list]:
     basis = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
     if basis not in BASES:
         raise _unknown("param.basis", basis, BASES)
-    if len(fam.predictor_shape) != 1:
-        raise DesignerInputError("param", f"export supports vector Hadamard predictors, got shape {list(fam.predictor_shape)}")
+    shape = tuple(int(s) for s in fam.predictor_shape)
+    if len(shape) != 1 and basis != "identity":
+        raise DesignerInputError("param", f"export supports matrix Hadamard predictors with the identity basis only, got basis {basis}")
     if tkind not in TRANSFORMS:
         raise _unknown("param.transform.kind", tkind, TRANSFORMS)
     tname, tvalues = TRANSFORMS[tkind]
     title = f"Hadamard product of depth {fam.depth} (basis {basis}, transform {tkind})"
-    return title, [("HADAMARD", {"depth": _int(fam.depth, "param.depth"), "dim": _int(fam.dim, "param.dim")}),
+    return title, [("HADAMARD", {"depth": _int(fam.depth, "param.depth"), "dim": _int(math.prod(shape), "param.dim"),
+                                 "shape": repr(shape)}),
                    (BASES[basis], {}), (tname, tvalues(spec.transform) if spec.transform is not None else {})]
 
 
@@ -83,7 +99,8 @@ def _group_hadamard(spec, fam):
 
 def _matrix_product(spec, fam):
     return (f"Matrix product of depth {fam.depth}, rank {fam.rank}",
-            [("MATRIX_PRODUCT", {"depth": _int(fam.depth, "param.depth"), "rows": _int(fam.rows, "param.rows"),
+            [("MATRIX_PRODUCT", {"names": repr(tuple(f"W{k + 1}" for k in range(int(fam.depth)))),
+                                 "depth": _int(fam.depth, "param.depth"), "rows": _int(fam.rows, "param.rows"),
                                  "cols": _int(fam.cols, "param.cols"), "rank": _int(fam.rank, "param.rank")})])
 
 
@@ -105,8 +122,30 @@ def _attention_qk(spec, fam):
                                "symmetry": fam.symmetry, "per_column": repr(fam.symmetry == "columns")})])
 
 
+def _free(spec, fam):
+    shape = tuple(int(v) for v in fam.shape)
+    return ("Free parameters", [("FREE", {"shape": repr(shape), "constant": repr(fam.span == "constant")})])
+
+
+def _linear(spec, fam):
+    basis = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
+    if basis not in BASES:
+        raise _unknown("param.basis", basis, BASES)
+    if len(fam.predictor_shape) != 1:
+        raise DesignerInputError("param", f"export supports vector linear maps, got shape {list(fam.predictor_shape)}")
+    return f"Linear map (basis {basis})", [("LINEAR", {"dim": _int(int(fam.predictor_shape[0]), "param.dim")}), (BASES[basis], {})]
+
+
+def _sum(spec, fam):
+    """Marker: a sum is rendered from its terms' pieces by :func:`_sum_source`."""
+    return "sum", []
+
+
 #: family name -> piece builder ``(validated spec, built family) -> (title, [(template, values)])``.
 FAMILY_PIECES: dict[str, Callable] = {
+    "free": _free,
+    "linear": _linear,
+    "sum": _sum,
     "hadamard": _hadamard,
     "group_hadamard": _group_hadamard,
     "matrix_product": _matrix_product,
@@ -144,6 +183,63 @@ MECHANISM_PIECES: dict[str, Callable] = {"weight_decay": _weight_decay, "label_n
 
 # -- the exporter ----------------------------------------------------------------------------------
 
+def _render(pieces, fam_pieces) -> str:
+    return "".join(Template(getattr(pieces, name)).substitute(values) for name, values in fam_pieces)
+
+
+def _prefixed(source: str, prefix: str) -> str:
+    """``source`` (one family's rendered pieces) with every name it defines at top level prefixed,
+    so that the terms of a sum live side by side in one module. The names come from our templates."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for name in sorted(names, key=len, reverse=True):
+        source = re.sub(rf"(?<![\w.]){re.escape(name)}\b", prefix + name, source)
+    return source
+
+
+def _sum_source(spec, fam, pieces, field: str = "param") -> tuple[str, str]:
+    """Title and source of a sum: each term's pieces, prefixed, then the SUM piece."""
+    from ..families import parse_param_spec
+
+    texts, terms, names, free, titles, balance = [], [], [], [], [], None
+    for k, (raw, term) in enumerate(zip(spec.terms, fam.terms)):
+        tspec = parse_param_spec(raw, f"{field}.terms[{k}]")
+        if tspec.family == "sum" or tspec.family not in FAMILY_PIECES:
+            raise _unknown(f"{field}.terms[{k}].family", tspec.family, sorted(set(FAMILY_PIECES) - {"sum"}))
+        title, fam_pieces = FAMILY_PIECES[tspec.family](tspec, term)
+        prefix = f"_t{k}_"
+        text = _render(pieces, fam_pieces)
+        texts.append(_prefixed(text, prefix))
+        p = prefix
+        terms.append(f"({p}NAMES, {p}predictor, {p}balanced_factors, {p}initial_factors)" if pieces is _torch
+                     else f"({p}NAMES, {p}predictor, {p}balanced, {p}init)")
+        term_names = _names_of(text)
+        names += [f"{k}.{n}" for n in term_names]
+        if tspec.family == "free":
+            free += [f"{k}.{n}" for n in term_names]
+        elif balance is None and getattr(term, "rank", None) in (None, min(term.predictor_shape or (0,))):
+            balance = k
+        titles.append(f"{float(fam.weights[k]):g} x {title}")
+    if balance is None:
+        raise DesignerInputError(f"{field}.terms", "a sum needs a term that reaches every predictor (for its balanced factors)")
+    values = {"names": repr(tuple(names)), "free_names": repr(tuple(free)),
+              "weights": "(" + ", ".join(_num(float(w), f"{field}.weights[{k}]") for k, w in enumerate(fam.weights)) + ",)",
+              "terms": "(" + ", ".join(terms) + ",)", "balance_term": repr(balance)}
+    return "Sum of " + " + ".join(titles), "".join(texts) + Template(pieces.SUM).substitute(values)
+
+
+def _names_of(source: str) -> tuple[str, ...]:
+    """The ``NAMES`` literal a family piece defines (the order of its factors)."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "NAMES" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("a family piece defines NAMES")
+
+
 def pick_candidate(design: Any, candidate: str | None = None) -> dict:
     """The design's best entry, or its candidate with id ``candidate``."""
     if not isinstance(design, dict) or not isinstance(design.get("best"), dict) or not isinstance(design.get("candidates"), list):
@@ -178,7 +274,11 @@ def export_design(design: Any, framework: str, candidate: str | None = None) -> 
     family = spec.build(shape)
     if spec.family not in FAMILY_PIECES:
         raise _unknown("param.family", spec.family, FAMILY_PIECES)
-    title, fam_pieces = FAMILY_PIECES[spec.family](spec, family)
+    if spec.family == "sum":
+        title, fam_text = _sum_source(spec, family, pieces)
+    else:
+        title, fam_pieces = FAMILY_PIECES[spec.family](spec, family)
+        fam_text = _render(pieces, fam_pieces)
 
     if entry.get("mechanism_spec") is None:
         raise DesignerInputError("mechanism_spec", "the candidate has no mechanism settings (its hyperparameters leave the "
@@ -203,7 +303,7 @@ def export_design(design: Any, framework: str, candidate: str | None = None) -> 
               "mechanism_json": json.dumps(mspec.model_dump(mode="json", exclude_none=True)), "target_json": target_text,
               "strength": strength_lit, "predictor_shape": shape_lit, "init_scale": _num(INIT_SCALE, "init_scale")}
     parts = [Template(pieces.HEADER).substitute(header)]
-    parts += [Template(getattr(pieces, name)).substitute(values) for name, values in fam_pieces]
+    parts.append(fam_text)
     parts.append(pieces.MODULES)
     parts.append(Template(getattr(pieces, mech_piece[0])).substitute(mech_piece[1]))
     source = "".join(parts).rstrip() + "\n"

@@ -27,6 +27,8 @@ import optax
 
 PREDICTOR_SHAPE = $predictor_shape
 INIT_SCALE = $init_scale
+#: parameters no mechanism touches (free terms of a sum): no weight decay on them
+FREE_NAMES = ()
 '''
 
 HADAMARD = '''
@@ -34,6 +36,7 @@ HADAMARD = '''
 NAMES = ("u",)
 DEPTH = $depth
 DIM = $dim
+SHAPE = $shape  # of z (vectors: (DIM,))
 
 
 def predictor(params):
@@ -45,7 +48,7 @@ def balanced(z):
     """The least-norm factors with predictor z: |u_1| = ... = |u_D| = |c|^(1/D), c = psi^-1(B^-1 z)."""
     c = inverse_transform(analysis(z))
     root = jnp.abs(c) ** (1.0 / DEPTH)
-    u = jnp.broadcast_to(root, (DEPTH, DIM)).at[0].set(jnp.where(c < 0, -root, root))
+    u = jnp.broadcast_to(root, (DEPTH, *SHAPE)).at[0].set(jnp.where(c < 0, -root, root))
     return {"u": u}
 
 
@@ -53,7 +56,7 @@ def init(key, scale=INIT_SCALE, dtype=jnp.float32):
     """Every factor the constant `scale` except the last, which is 0: z starts at 0 and may take
     either sign (the initialisation of `designer validate`; `key` is not used)."""
     del key
-    return {"u": jnp.full((DEPTH, DIM), scale, dtype).at[-1].set(0.0)}
+    return {"u": jnp.full((DEPTH, *SHAPE), scale, dtype).at[-1].set(0.0)}
 '''
 
 GROUP_HADAMARD = '''
@@ -89,7 +92,7 @@ MATRIX_PRODUCT = '''
 DEPTH = $depth
 ROWS, COLS, RANK = $rows, $cols, $rank
 SHAPES = [(ROWS, RANK)] + [(RANK, RANK)] * (DEPTH - 2) + [(RANK, COLS)]
-NAMES = tuple(f"W{k + 1}" for k in range(DEPTH))
+NAMES = $names
 
 
 def predictor(params):
@@ -319,7 +322,160 @@ def inverse_transform(y):
     return jnp.sign(y) * jnp.abs(y) ** (1.0 / TRANSFORM_EXPONENT)
 '''
 
+TRANSFORM_TABLE = '''
+# psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
+# with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
+# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+TABLE_Y = $knots_y
+TABLE_X = $knots_x
+TABLE_SLOPES = $slopes
+TABLE_END_SLOPE = $end_slope
+_BISECTION_STEPS = 60
+
+
+def _table(dtype):
+    return tuple(jnp.asarray(v, dtype) for v in (TABLE_Y, TABLE_X, TABLE_SLOPES))
+
+
+def _segment(knots, a):
+    return jnp.clip(jnp.searchsorted(knots, a, side="right") - 1, 0, knots.shape[0] - 2)
+
+
+def _cubic(t, x0, x1, m0h, m1h):
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * x0 + (t3 - 2 * t2 + t) * m0h + (3 * t2 - 2 * t3) * x1 + (t3 - t2) * m1h
+
+
+def _g_nonneg(a):
+    ys, xs, ms = _table(a.dtype)
+    k = _segment(ys, a)
+    h = ys[k + 1] - ys[k]
+    inside = _cubic((a - ys[k]) / h, xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h)
+    return jnp.where(a > ys[-1], xs[-1] + TABLE_END_SLOPE * (a - ys[-1]), inside)
+
+
+def _psi_nonneg(b):
+    ys, xs, ms = _table(b.dtype)
+    k = _segment(xs, b)
+    h = ys[k + 1] - ys[k]
+    x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        below = _cubic(mid, x0, x1, m0h, m1h) < b
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, halve, (jnp.zeros_like(b), jnp.ones_like(b)))
+    return jnp.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+
+
+def inverse_transform(y):
+    """G(y) = psi^-1(y)."""
+    return jnp.sign(y) * _g_nonneg(jnp.abs(y))
+
+
+@jax.custom_jvp
+def transform(x):
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    return jnp.sign(x) * _psi_nonneg(jnp.abs(x))
+
+
+@transform.defjvp
+def _transform_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = transform(x)
+    slope = jax.jvp(inverse_transform, (y,), (jnp.ones_like(y),))[1]
+    return y, dx / slope
+'''
+
 MODULES = ''
+
+FREE = '''
+# -- the parameterization: free parameters (no mechanism touches them) ------------------------
+NAMES = ("c",)
+FREE_SHAPE = $shape
+FREE_CONSTANT = $constant  # True: z = c 1 (one number); False: z = c (every entry)
+
+
+def predictor(params):
+    """z = c 1 (a constant offset) or z = c, reshaped to FREE_SHAPE."""
+    c = params["c"]
+    return jnp.broadcast_to(c[0], FREE_SHAPE) if FREE_CONSTANT else c.reshape(FREE_SHAPE)
+
+
+def balanced(z):
+    """The least-squares coefficients (exact on the span)."""
+    return {"c": jnp.mean(z).reshape(1) if FREE_CONSTANT else z.reshape(-1)}
+
+
+def init(key, scale=INIT_SCALE, dtype=jnp.float32):
+    """Zero (the scale is for factors a mechanism acts on)."""
+    del key, scale
+    return {"c": jnp.zeros(1 if FREE_CONSTANT else math.prod(FREE_SHAPE), dtype)}
+'''
+
+LINEAR = '''
+# -- the parameterization: a fixed linear map, z = B theta (no symmetry) -----------------------
+NAMES = ("theta",)
+DIM = $dim
+
+
+def predictor(params):
+    """z = B theta."""
+    return synthesis(params["theta"])
+
+
+def balanced(z):
+    """theta = B^-1 z (the only point of the fibre)."""
+    return {"theta": analysis(z)}
+
+
+def init(key, scale=INIT_SCALE, dtype=jnp.float32):
+    """Zero: z starts at 0."""
+    del key, scale
+    return {"theta": jnp.zeros(DIM, dtype)}
+'''
+
+SUM = '''
+# -- the parameterization: a sum, z = sum_k w_k phi_k(theta_k) ---------------------------------
+# The terms are defined above with the prefixes _t0_, _t1_, ...; the parameters of term k are
+# the keys "k.<name>" of `params`.
+NAMES = $names
+FREE_NAMES = $free_names
+WEIGHTS = $weights
+_TERMS = $terms
+#: the term that takes all of a given weight in `balanced` (it reaches every predictor)
+BALANCE_TERM = $balance_term
+
+
+def _part(params, k, names):
+    return {n: params[f"{k}.{n}"] for n in names}
+
+
+def predictor(params):
+    """z = sum_k w_k phi_k(theta_k)."""
+    return sum(w * term[1](_part(params, k, term[0])) for k, (w, term) in enumerate(zip(WEIGHTS, _TERMS)))
+
+
+def balanced(z):
+    """A point of the fibre over z: the balanced factors of z / w_k in the term BALANCE_TERM, the
+    other terms at 0 (training finds the least-norm split: the mechanism's bias is its minimum)."""
+    out = {}
+    for k, (names, _, balanced_k, init_k) in enumerate(_TERMS):
+        part = balanced_k(z / WEIGHTS[k]) if k == BALANCE_TERM else jax.tree_util.tree_map(
+            jnp.zeros_like, init_k(jax.random.PRNGKey(0), INIT_SCALE, z.dtype))
+        out.update({f"{k}.{n}": v for n, v in part.items()})
+    return out
+
+
+def init(key, scale=INIT_SCALE, dtype=jnp.float32):
+    """Every term at its own designed start (free terms at 0)."""
+    out = {}
+    for k, (names, _, _, init_k) in enumerate(_TERMS):
+        out.update({f"{k}.{n}": v for n, v in init_k(jax.random.fold_in(key, k), scale, dtype).items()})
+    return out
+'''
 
 WEIGHT_DECAY = '''
 
@@ -336,8 +492,9 @@ TRAINING = {"mechanism": MECHANISM, "weight_decay": WEIGHT_DECAY, "applies_to": 
 
 
 def optimizer(learning_rate):
-    """SGD with coupled weight decay: update = -learning_rate (gradient + WEIGHT_DECAY w)."""
-    return optax.chain(optax.add_decayed_weights(WEIGHT_DECAY), optax.sgd(learning_rate))
+    """SGD with coupled weight decay: update = -learning_rate (gradient + WEIGHT_DECAY w), free parameters excepted."""
+    mask = lambda params: {name: name not in FREE_NAMES for name in params}
+    return optax.chain(optax.add_decayed_weights(WEIGHT_DECAY, mask=mask), optax.sgd(learning_rate))
 '''
 
 LABEL_NOISE = '''

@@ -31,6 +31,8 @@ from torch import nn
 
 PREDICTOR_SHAPE = $predictor_shape
 INIT_SCALE = $init_scale
+#: factors no mechanism touches (free terms of a sum): no weight decay on them
+FREE_NAMES = ()
 '''
 
 # -- families -------------------------------------------------------------------------------
@@ -40,6 +42,7 @@ HADAMARD = '''
 NAMES = ("u",)
 DEPTH = $depth
 DIM = $dim
+SHAPE = $shape  # of z (vectors: (DIM,))
 
 
 def predictor(u):
@@ -51,7 +54,7 @@ def balanced_factors(z):
     """The least-norm factors with predictor z: |u_1| = ... = |u_D| = |c|^(1/D), c = psi^-1(B^-1 z)."""
     c = inverse_transform(analysis(z))
     root = c.abs() ** (1.0 / DEPTH)
-    u = root.repeat(DEPTH, 1)
+    u = root.expand(DEPTH, *root.shape).clone()
     u[0] = torch.where(c < 0, -root, root)
     return (u,)
 
@@ -61,7 +64,7 @@ def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
     either sign (the initialisation of `designer validate`). A balanced start at z = 0 is a saddle
     point, and a balanced start elsewhere keeps each coordinate's sign; use balanced_factors(z)
     (or register_parametrization on a layer) to start balanced at a given weight."""
-    u = torch.full((DEPTH, DIM), float(scale), dtype=dtype)
+    u = torch.full((DEPTH, *SHAPE), float(scale), dtype=dtype)
     u[-1] = 0.0
     return (u,)
 '''
@@ -98,7 +101,7 @@ MATRIX_PRODUCT = '''
 DEPTH = $depth
 ROWS, COLS, RANK = $rows, $cols, $rank
 SHAPES = [(ROWS, RANK)] + [(RANK, RANK)] * (DEPTH - 2) + [(RANK, COLS)]
-NAMES = tuple(f"W{k + 1}" for k in range(DEPTH))
+NAMES = $names
 
 
 def predictor(*factors):
@@ -331,6 +334,80 @@ def inverse_transform(y):
 
 # -- the modules (the same for every family) ---------------------------------------------------
 
+TRANSFORM_TABLE = '''
+# psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
+# with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
+# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+TABLE_Y = $knots_y
+TABLE_X = $knots_x
+TABLE_SLOPES = $slopes
+TABLE_END_SLOPE = $end_slope
+_BISECTION_STEPS = 60
+
+
+def _table(dtype, device=None):
+    return tuple(torch.tensor(v, dtype=dtype, device=device) for v in (TABLE_Y, TABLE_X, TABLE_SLOPES))
+
+
+def _segment(knots, a):
+    return torch.clamp(torch.searchsorted(knots, a.contiguous(), right=True) - 1, 0, knots.shape[0] - 2)
+
+
+def _cubic(t, x0, x1, m0h, m1h):
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * x0 + (t3 - 2 * t2 + t) * m0h + (3 * t2 - 2 * t3) * x1 + (t3 - t2) * m1h
+
+
+def _g_nonneg(a, slope=False):
+    ys, xs, ms = _table(a.dtype, a.device)
+    k = _segment(ys, a)
+    y0, h = ys[k], ys[k + 1] - ys[k]
+    t = (a - y0) / h
+    m0h, m1h = ms[k] * h, ms[k + 1] * h
+    if slope:  # G'(a)
+        t2 = t * t
+        inside = ((6 * t2 - 6 * t) * xs[k] + (3 * t2 - 4 * t + 1) * m0h + (6 * t - 6 * t2) * xs[k + 1] + (3 * t2 - 2 * t) * m1h) / h
+        return torch.where(a > ys[-1], torch.full_like(a, TABLE_END_SLOPE), inside)
+    inside = _cubic(t, xs[k], xs[k + 1], m0h, m1h)
+    return torch.where(a > ys[-1], xs[-1] + TABLE_END_SLOPE * (a - ys[-1]), inside)
+
+
+def _psi_nonneg(b):
+    ys, xs, ms = _table(b.dtype, b.device)
+    k = _segment(xs, b)
+    h = ys[k + 1] - ys[k]
+    x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
+    lo, hi = torch.zeros_like(b), torch.ones_like(b)
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        below = _cubic(mid, x0, x1, m0h, m1h) < b
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return torch.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+
+
+class _Psi(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sign(x) * _psi_nonneg(x.abs())
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad / _g_nonneg(y.abs(), slope=True)
+
+
+def transform(x):
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    return _Psi.apply(x)
+
+
+def inverse_transform(y):
+    """G(y) = psi^-1(y)."""
+    return torch.sign(y) * _g_nonneg(y.abs())
+'''
+
 MODULES = '''
 
 # -- modules ----------------------------------------------------------------------------------
@@ -392,20 +469,108 @@ def init_parametrized(module, name="weight", scale=INIT_SCALE, generator=None):
 
 def factor_parameters(module):
     """The parameters of `module` that are factors of this parameterization (standalone
-    DesignedWeight modules and weights registered with Parameterization), and all the others."""
+    DesignedWeight modules and weights registered with Parameterization; free factors excepted),
+    and all the others."""
     from torch.nn.utils import parametrize
 
     ids = set()
     for sub in module.modules():
         if isinstance(sub, DesignedWeight):
-            ids.update(id(p) for p in sub.parameters())
+            ids.update(id(p) for name, p in zip(NAMES, sub.factors) if name not in FREE_NAMES)
         if parametrize.is_parametrized(sub):
             for plist in sub.parametrizations.values():
                 if any(isinstance(p, Parameterization) for p in plist):
-                    ids.update(id(p) for name, p in plist.named_parameters(recurse=False) if name.startswith("original"))
+                    ids.update(id(p) for name, p in plist.named_parameters(recurse=False)
+                               if name.startswith("original") and NAMES[int(name[len("original"):])] not in FREE_NAMES)
     factors = [p for p in module.parameters() if id(p) in ids]
     others = [p for p in module.parameters() if id(p) not in ids]
     return factors, others
+'''
+
+FREE = '''
+# -- the parameterization: free parameters (no mechanism touches them) ------------------------
+NAMES = ("c",)
+FREE_SHAPE = $shape
+FREE_CONSTANT = $constant  # True: z = c 1 (one number); False: z = c (every entry)
+
+
+def predictor(c):
+    """z = c 1 (a constant offset) or z = c, reshaped to FREE_SHAPE."""
+    return c[0] * torch.ones(FREE_SHAPE, dtype=c.dtype) if FREE_CONSTANT else c.reshape(FREE_SHAPE)
+
+
+def balanced_factors(z):
+    """The least-squares coefficients (exact on the span)."""
+    return (z.mean().reshape(1),) if FREE_CONSTANT else (z.reshape(-1),)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Zero (the scale is for factors a mechanism acts on)."""
+    return (torch.zeros(1 if FREE_CONSTANT else math.prod(FREE_SHAPE), dtype=dtype),)
+'''
+
+LINEAR = '''
+# -- the parameterization: a fixed linear map, z = B theta (no symmetry) -----------------------
+NAMES = ("theta",)
+DIM = $dim
+
+
+def predictor(theta):
+    """z = B theta."""
+    return synthesis(theta)
+
+
+def balanced_factors(z):
+    """theta = B^-1 z (the only point of the fibre)."""
+    return (analysis(z),)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Zero: z starts at 0."""
+    return (torch.zeros(DIM, dtype=dtype),)
+'''
+
+SUM = '''
+# -- the parameterization: a sum, z = sum_k w_k phi_k(theta_k) ---------------------------------
+# The terms are defined above with the prefixes _t0_, _t1_, ...; the parameters of term k are
+# named "k.<name>" in NAMES.
+NAMES = $names
+FREE_NAMES = $free_names
+WEIGHTS = $weights
+_TERMS = $terms
+#: the term that takes all of a given weight in balanced_factors (it reaches every predictor)
+BALANCE_TERM = $balance_term
+
+
+def _split(factors):
+    out, i = [], 0
+    for names, *_ in _TERMS:
+        out.append(tuple(factors[i:i + len(names)]))
+        i += len(names)
+    return out
+
+
+def predictor(*factors):
+    """z = sum_k w_k phi_k(theta_k)."""
+    return sum(w * term[1](*f) for w, term, f in zip(WEIGHTS, _TERMS, _split(factors)))
+
+
+def balanced_factors(z):
+    """A point of the fibre over z: the balanced factors of z / w_k in the term BALANCE_TERM, the
+    other terms at 0. (The least-norm split of z among the terms is an optimisation problem, which
+    training solves: the mechanism's bias is the minimum over the splits.)"""
+    out = []
+    for k, (names, _, balanced, initial) in enumerate(_TERMS):
+        if k == BALANCE_TERM:
+            out += list(balanced(z / WEIGHTS[k]))
+        else:
+            out += [torch.zeros_like(f) for f in initial(INIT_SCALE, None, z.dtype)]
+    return tuple(out)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """Every term at its own designed start (free terms at 0)."""
+    return tuple(f for _, _, _, initial in _TERMS for f in initial(scale, generator, dtype))
 '''
 
 # -- mechanisms: the training settings ---------------------------------------------------------

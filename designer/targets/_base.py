@@ -25,6 +25,16 @@ one defaults to ``None`` (no such structure):
   ``t^2`` (or faster) at 0, so label noise has no exact design (theory.md 5.1: the label-noise ODE has
   no solution with ``psi(0) = 0``); ``False`` when that integral is finite; ``None`` without a profile.
 
+Structure the search uses for exact sums (theory.md section 5.1, the sum rule): ``sum_designs(shape)``
+lists the sums of parameterizations whose bias *is* the target, as dicts ``{"param": <sum family
+spec>, "mechanisms": (...), "rule": <why, in words>}`` (default: none). An infimal convolution
+``min_{x_1 + x_2 = z} R_1(x_1) + R_2(x_2)`` (total variation = free offset + L1 of the differences,
+robust PCA = nuclear + lambda L1) is the weight-decay bias of the sum of designs of ``R_1`` and
+``R_2``; the search scores them with the engine's fibre minimum (:mod:`designer.fibre`).
+
+``inexact_note``: a sentence on why no registered design is exact for this target and what would be
+(added to the note of an inexact result), else ``None``.
+
 The constant ``R*(0)`` is the target at the zero predictor (``0`` for norms, ``d log(epsilon)``
 for log-sum); the profiles carry no constant. ``profile_flat_from`` and ``quadratic_start`` read
 the target's knobs as numbers: use them on a built target, outside ``jit``.
@@ -70,6 +80,13 @@ class Target(LazyPytree, abc.ABC):
     @property
     def quadratic_start(self) -> bool | None:
         return None
+
+    #: Why no registered design is exact (see module docstring), else ``None``.
+    inexact_note: ClassVar[str | None] = None
+
+    def sum_designs(self, shape: tuple[int, ...]) -> tuple[dict, ...]:
+        """Sums of parameterizations whose bias is this target (see module docstring); none by default."""
+        return ()
 
 
 def check_domain(kind: str, domain: str, shape: tuple[int, ...], field: str = "shape") -> None:

@@ -22,6 +22,11 @@ from ._base import Target, check_domain
 class FusedLasso(Target):
     lam: jax.Array | float = 1.0
     kind = "fused_lasso"
+    inexact_note = (
+        "The fused lasso is a sum of two norms, not an infimal convolution, so no sum of the registered families is "
+        "exact; by the 1-D coarea formula it equals min_{Bu=z} |u|_1 for the dictionary B of normalized interval "
+        "indicators, so a depth-2 Hadamard product behind that overcomplete map would be exact under weight decay, "
+        "but the designer's linear maps are square and invertible.")
 
     @property
     def sampling_basis(self):

@@ -132,6 +132,16 @@ class SparsePlusLowRank(Target):
         return _value_fn()(z, jnp.asarray(self.lam, z.dtype), jnp.asarray(self.iterations, jnp.int32),
                       jnp.asarray(self.tolerance, z.dtype))
 
+    def sum_designs(self, shape):
+        lam = float(self.lam)
+        return ({
+            "param": {"family": "sum", "terms": [{"family": "matrix_product"}, {"family": "hadamard"}], "weights": [1.0, 1.0 / lam]},
+            "mechanisms": ("weight_decay",),
+            "rule": f"min_(L+S=M) |L|_* + lambda |S|_1 with lambda = {lam:.6g}: a depth-2 matrix product (weight decay: "
+                    "|L|_*) plus a depth-2 Hadamard product with weight 1/lambda (weight decay: lambda |S|_1); "
+                    "the sum rule's bias is their infimal convolution",
+        },)
+
     def solve(self, z):
         """``(value, lower_bound, low_rank, dual, iterations_run)`` (see :func:`solve`)."""
         return solve(z, jnp.asarray(self.lam, z.dtype), jnp.asarray(self.iterations, jnp.int32), jnp.asarray(self.tolerance, z.dtype))

@@ -2,7 +2,9 @@
 
 Its structure lives in the cumulative-sum basis (``z = cumsum(c)``, ``c`` = first differences and
 the offset ``z_0``), where the default sampling draws the coefficients. TV ignores the offset, a
-Hadamard product on that basis does not, so the best achievable fit is not exact.
+Hadamard product on that basis does not (its weight-decay bias is ``|z_0| + TV``); a free offset in
+front of it removes ``|z_0|``: the sum ``free + hadamard(cumsum)`` under weight decay is exactly TV
+(the sum rule, :meth:`TotalVariation.sum_designs`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ class TotalVariation(Target):
 
     def value(self, z):
         return jnp.sum(jnp.abs(jnp.diff(z)))
+
+    def sum_designs(self, shape):
+        return ({
+            "param": {"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]},
+            "mechanisms": ("weight_decay",),
+            "rule": "TV(z) = min_{z = c 1 + cumsum(x)} |x|_1: a free offset (bias 0) plus a depth-2 Hadamard product "
+                    "on the cumsum basis (weight decay: |x|_1), whose infimal convolution is the sum rule's bias",
+        },)
 
 
 class TotalVariationSpec(BaseModel):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-SMALL = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 3}
+SMALL = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 3,
+         "mechanisms": ["gauge", "weight_decay"]}  # seconds; label noise takes a minute
 
 
 def designer(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -4,6 +4,7 @@ whole flow against a live server; TypeScript types (openapi-typescript, npm) gen
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO / "openapi.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SMALL = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
+SMALL = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0,
+         "mechanisms": ["gauge", "weight_decay"]}  # seconds; label noise takes a minute
 LONG = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 
@@ -35,6 +37,8 @@ def api_client(tmp_path_factory):
         [str(_generator()), "generate", "--path", str(OPENAPI), "--meta", "none",
          "--output-path", str(out / "designer_api_client")],
         capture_output=True, text=True, timeout=300,
+        # the generator formats its output with ruff, installed next to this interpreter
+        env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])},
     )
     printed = proc.stdout + proc.stderr
     assert proc.returncode == 0, printed

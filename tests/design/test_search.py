@@ -178,8 +178,8 @@ def test_deterministic_for_a_seed():
 
 
 def test_progress_cancel_and_resume():
-    # A target with no exact first-stage match (tv without its free offset), so the refinement runs too.
-    req = {"target": {"kind": "tv"}, "shape": [32], "seed": 1}
+    # A target with no exact first-stage match (SCAD is flat beyond its threshold), so the refinement runs too.
+    req = {"target": {"kind": "scad"}, "shape": [16], "seed": 1, "mechanisms": ["weight_decay"]}
     events = []
     full = design(req, progress=events.append)
     fractions = [e["fraction"] for e in events]
@@ -354,7 +354,11 @@ def test_every_target_has_a_design_row():
     assert set(EVERY_TARGET) == set(TARGETS)
 
 
-@pytest.mark.parametrize("kind", sorted(EVERY_TARGET))
+#: targets whose exact design is a sum (scored by the engine's fibre minimum: a slow first compile)
+EXACT_SUMS = ("tv", "sparse_plus_low_rank")
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in EXACT_SUMS else k for k in sorted(EVERY_TARGET)])
 def test_every_target_designs_end_to_end(kind):
     """Each registered target runs through the search and reports an honest fit error."""
     spec, shape = EVERY_TARGET[kind]
@@ -363,6 +367,8 @@ def test_every_target_designs_end_to_end(kind):
     best = res["best"]
     assert best["fit_error"] is not None and 0.0 <= best["fit_error"] <= 1.0
     assert res["exact"] == (best["fit_error"] < 1e-6)
+    if kind in EXACT_SUMS:  # the sum rule: a sum the target declares (theory.md 5.1)
+        assert res["exact"] and best["family"] == "sum", (kind, best["fit_error"])
     if kind in ("l1", "elastic_net", "basis_l1", "nuclear"):
         # l1_ratio = 1 is the L1 norm: depth-2 Hadamard under weight decay is exact (theory.md 3)
         assert res["exact"], (kind, best["fit_error"])

@@ -134,10 +134,15 @@ def test_register_parametrization_on_an_existing_layer(design_result, tmp_path):
     assert float(layer.weight.detach().abs().max()) == 0.0
 
 
+#: A table transform: psi^-1 through (y, x), PCHIP slopes unless given; the points below reach past the last knot.
+TABLE = {"kind": "table", "x": [0.0, 0.3, 1.0, 2.5, 6.0], "y": [0.0, 0.5, 1.2, 2.0, 3.0]}
+
 SPECS = [
     {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16},
     {"family": "hadamard", "depth": 2, "basis": "cumsum", "dim": 16, "transform": {"kind": "asinh", "scale": 0.3}},
     {"family": "hadamard", "depth": 2, "basis": "haar", "dim": 16, "transform": {"kind": "signed_power", "exponent": 1.5}},
+    {"family": "hadamard", "depth": 2, "basis": "identity", "dim": 16, "transform": TABLE},
+    {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16, "transform": {**TABLE, "slopes": [0.5, 0.5, 0.8, 1.0, 1.2]}},
     {"family": "group_hadamard", "group_size": 4, "dim": 16},
     {"family": "matrix_product", "depth": 3, "rank": 3, "rows": 4, "cols": 5},
     {"family": "scalar_product"},
@@ -173,20 +178,34 @@ def test_every_piece_agrees_with_the_library_family(spec, tmp_path):
 
 
 def test_every_candidate_of_a_design_exports(design_result, tmp_path):
-    """Every candidate exports, except those with a table transform, which have no template piece
-    yet: they get the clear error naming the field (checked here, so the gap cannot grow silently)."""
     table = 0
     for c in design_result["candidates"]:
+        table += (c["param"].get("transform") or {}).get("kind") == "table"
         for fw in ("torch", "jax"):
-            if (c["param"].get("transform") or {}).get("kind") == "table":
-                with pytest.raises(DesignerInputError) as err:
-                    export_design(design_result, fw, c["id"])
-                assert err.value.field == "param.transform.kind"
-                table += 1
-                continue
             module = load(tmp_path, export_design(design_result, fw, c["id"]), f"c_{fw}")
             assert module.MECHANISM == c["mechanism"]
     assert table >= 2  # the design offers the table transforms built from the target (weight decay, label noise)
+
+
+@pytest.mark.parametrize("spec", [SPECS[3], SPECS[4]], ids=["table", "table-slopes"])
+def test_table_transform_gradients_are_the_librarys(spec, tmp_path):
+    """psi by bisection with the implicit-function derivative: values and gradients of the exported
+    predictor against the library's (autodiff through its own bisection), points past the last knot included."""
+    fam = build_family(spec)
+    P = load(tmp_path, export_design(entry(spec), "torch"), "p_t")
+    J = load(tmp_path, export_design(entry(spec), "jax"), "p_j")
+    rng = np.random.default_rng(4)
+    u = rng.normal(size=(spec["depth"], 16)) * 2.0  # |prod| up to ~10 > the last knot 6
+    w = rng.normal(size=16)
+    loss_lib = lambda v: jnp.dot(jnp.asarray(w), fam.predictor({"u": v}))
+    value, grad = jax.value_and_grad(loss_lib)(jnp.asarray(u))
+    loss_j = lambda v: jnp.dot(jnp.asarray(w), J.predictor({"u": v}))
+    np.testing.assert_allclose(np.asarray(jax.grad(loss_j)(jnp.asarray(u))), np.asarray(grad), rtol=1e-10, atol=1e-12)
+    u_t = torch.tensor(u, requires_grad=True)
+    loss_t = torch.dot(torch.tensor(w), P.predictor(u_t))
+    loss_t.backward()
+    assert float(loss_t.detach()) == pytest.approx(float(value), rel=1e-12)
+    np.testing.assert_allclose(u_t.grad.numpy(), np.asarray(grad), rtol=1e-10, atol=1e-12)
 
 
 def test_mechanism_settings(tmp_path):
@@ -244,3 +263,44 @@ def test_text_of_the_request_never_reaches_the_code():
     d["target"] = {"kind": "l1\"\"\"; import os"}
     src = export_design(d, "torch", d["candidates"][0]["id"])
     assert "pwned" not in src and "SystemExit" not in src and "import os" not in src
+
+
+SUMS = [  # tv (a free offset before cumsum), robust PCA (low rank + sparse), Huber (hadamard + linear)
+    ({"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]}, (6,)),
+    ({"family": "sum", "terms": [{"family": "matrix_product"}, {"family": "hadamard"}], "weights": [1.0, 2.5]}, (4, 3)),
+    ({"family": "sum", "terms": [{"family": "hadamard", "depth": 3, "transform": TABLE}, {"family": "linear", "basis": "cosine"}],
+      "weights": [1.0, 0.5]}, (8,)),
+]
+
+
+@pytest.mark.parametrize("spec, shape", SUMS, ids=["tv", "robust_pca", "huber_like"])
+def test_sums_export_the_librarys_predictor_and_spare_free_terms(spec, shape, tmp_path):
+    fam = build_family(spec, shape)
+    e = entry(spec)
+    e["shape"] = list(shape)
+    P = load(tmp_path, export_design(e, "torch"), "s_t")
+    J = load(tmp_path, export_design(e, "jax"), "s_j")
+    assert P.NAMES == J.NAMES and set(P.NAMES) == set(fam.param_shapes())
+    free = tuple(f"{k}.c" for k, t in enumerate(spec["terms"]) if t["family"] == "free")
+    assert P.FREE_NAMES == J.FREE_NAMES == free
+    rng = np.random.default_rng(2)
+    params = {k: rng.normal(size=s) for k, s in fam.param_shapes().items()}
+    z = np.asarray(fam.predictor({k: jnp.asarray(v) for k, v in params.items()}))
+    np.testing.assert_allclose(np.asarray(J.predictor({k: jnp.asarray(v) for k, v in params.items()})), z, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(P.predictor(*[torch.tensor(params[k]) for k in P.NAMES]).numpy(), z, rtol=1e-12, atol=1e-12)
+    # balanced factors: a point of the fibre over z, in both frameworks
+    np.testing.assert_allclose(P.predictor(*P.balanced_factors(torch.tensor(z))).numpy(), z, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(J.predictor(J.balanced(jnp.asarray(z)))), z, rtol=1e-9, atol=1e-9)
+    # the designed start: every term at its own start, free terms at 0; weight decay on every factor but the free ones
+    start = dict(zip(P.NAMES, (f.numpy() for f in P.initial_factors(generator=torch.Generator().manual_seed(0), dtype=torch.float64))))
+    jstart = {k: np.asarray(v) for k, v in J.init(jax.random.PRNGKey(0), dtype=jnp.float64).items()}
+    for got in (start, jstart):
+        assert {k: v.shape for k, v in got.items()} == {k: tuple(s) for k, s in fam.param_shapes().items()}
+        assert all(not np.any(got[name]) for name in free)
+    model = P.DesignedWeight(factors=[torch.tensor(params[k]) for k in P.NAMES])
+    groups = P.optimizer(model, lr=0.1).param_groups
+    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert [name for name, p in model.named_factors().items() if id(p) not in decayed] == list(free)
+    jparams = {k: jnp.asarray(v) for k, v in params.items()}
+    updates, _ = J.optimizer(1.0).update(jax.tree_util.tree_map(jnp.zeros_like, jparams), J.optimizer(1.0).init(jparams), jparams)
+    assert sorted(k for k, u in updates.items() if not np.any(np.asarray(u))) == sorted(free)

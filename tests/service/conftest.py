@@ -30,7 +30,9 @@ import pytest
 READY_TIMEOUT = 180.0
 
 #: Small jobs that finish in seconds; LONG_DESIGN runs long enough to be cancelled mid-way.
-SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0}
+#: (Without label noise: its exact designs integrate the profile numerically, a minute of work.)
+SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0,
+                "mechanisms": ["gauge", "weight_decay"]}
 #: A few steps (quick screening steps, then fits that compile for seconds in a fresh worker): a
 #: worker killed after progress 0.6 leaves a checkpoint of most of them.
 RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [16], "budget": 2000, "seed": 0}

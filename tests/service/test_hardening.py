@@ -127,3 +127,24 @@ def test_405_lists_every_allowed_method(http, method, path, allow):
     r = http.request(method, path)
     assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
     assert r.headers["allow"] == allow and allow in r.json()["detail"]
+
+
+@pytest.mark.parametrize("method,path,query,unknown", [
+    ("GET", "/v1/design-jobs", {"": "true", '"': "null"}, ""),  # found by the schema fuzzer
+    ("GET", "/v1/design-jobs", {"page_size": "5", "page_sise": "5"}, "page_sise"),  # a misspelt name
+    ("GET", "/v1/design-jobs/{job}", {"verbose": "1"}, "verbose"),
+    ("POST", "/v1/design-jobs/{job}/cancel", {"force": "true"}, "force"),
+    ("GET", "/v1/catalog/targets", {"kind": "l1"}, "kind"),
+    ("GET", "/v1/me", {"x": "1"}, "x"),
+])
+def test_unknown_query_parameters_are_422_naming_the_parameter(http, cancelled_job, method, path, query, unknown):
+    r = http.request(method, path.format(job=cancelled_job), params=query)
+    problem = assert_problem(r, 422, f"query.{unknown}", f"unknown query parameter {unknown!r}")
+    assert problem["code"] == "invalid_input"
+
+
+def test_declared_query_parameters_are_still_accepted(http, cancelled_job):
+    r = http.get("/v1/design-jobs", params={"page_size": "5", "status": "cancelled"})
+    assert r.status_code == 200, r.text
+    assert cancelled_job in [j["id"] for j in r.json()["items"]]
+    assert http.get("/healthz", params={"probe": "1"}).status_code == 200  # probes take any parameters

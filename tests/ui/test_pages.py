@@ -146,7 +146,9 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
 @pytest.mark.slow
 def test_cancel_a_long_job_from_its_page(lab, context, axe):
     api = lab.api("alice")
-    job_id = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"}).json()["id"]
+    submitted = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"})
+    assert submitted.status_code == 201, submitted.text
+    job_id = submitted.json()["id"]
     page = context.new_page()
     sign_in(page, lab, "alice")
     # The page follows the job through a proxy; every connection is dropped once events have

@@ -1,0 +1,91 @@
+"""Sums of parameterizations in the design search: the sums a target declares (``Target.sum_designs``)
+are proposed and scored by the engine's fibre minimum; total variation (free offset + Hadamard on the
+cumsum basis) and the robust-PCA penalty (matrix product + Hadamard, weights [1, 1/lambda]) are exact.
+
+Oracles: numpy for total variation, cvxpy (Clarabel) for the robust-PCA penalty. The requests match
+``test_search.py``'s end-to-end rows (same shapes, 16 points) so one compilation serves both.
+"""
+
+import numpy as np
+import pytest
+
+from designer import evaluate_points
+from designer.design import _scoring, design
+from designer.design._request import parse_design_request
+from designer.design._search import build_problem
+from designer.families.sum import DESIGN_MAX_ENTRIES, SumSpec
+
+SMALL = {"mechanisms": ["weight_decay"], "max_depth": 2, "transforms": False, "sampling": {"n_points": 16}}
+
+
+def _problem(target, shape):
+    return build_problem(*parse_design_request({"target": target, "shape": shape, "sampling": {"n_points": 8}}))
+
+
+def test_declared_sums_are_proposed_and_refused_above_the_size_limit():
+    cands = SumSpec.design_candidates(_problem({"kind": "tv"}, [8]))
+    assert [(c["family"], c["mechanism"]) for c in cands] == [("sum", "weight_decay")]
+    assert [t["family"] for t in cands[0]["param"]["terms"]] == ["free", "hadamard"] and cands[0]["rule"]
+    spl = SumSpec.design_candidates(_problem({"kind": "sparse_plus_low_rank", "lambda": 0.25}, [4, 4]))
+    assert spl[0]["param"]["weights"] == [1.0, 4.0]
+    assert SumSpec.design_candidates(_problem({"kind": "l1"}, [8])) == []  # declares none
+    big = _problem({"kind": "tv"}, [DESIGN_MAX_ENTRIES + 1])
+    assert SumSpec.design_candidates(big) == []
+    (reason,) = SumSpec.inexact_reasons(big)
+    assert "not scored" in reason and str(DESIGN_MAX_ENTRIES) in reason
+
+
+def test_a_sum_refused_at_layer_size_is_named_in_the_note():
+    res = design({"target": {"kind": "tv"}, "shape": [DESIGN_MAX_ENTRIES + 8], **SMALL, "budget": 3})
+    assert not res["exact"] and "free + hadamard" in res["note"] and "not scored" in res["note"]
+
+
+def _affine(values, oracle):
+    """Fit error, slope of ``values ~ a oracle + b``."""
+    err, a, _ = _scoring.fit_line_host(np.asarray(values), np.asarray(oracle))
+    return err, a
+
+
+@pytest.mark.slow  # compiles the fibre minimum for the search and for evaluate_points
+def test_tv_design_is_the_free_offset_plus_cumsum_hadamard_sum():
+    res = design({"target": {"kind": "tv"}, "shape": [8], **SMALL})
+    best = res["best"]
+    assert res["exact"] and best["family"] == "sum" and best["fit_error"] <= 1e-6
+    assert best["param"]["terms"] == [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]
+    pts = np.random.default_rng(5).normal(size=(4, 8)) * np.array([1, 3, 0.1, 2, 1, 5, 0.5, 1])
+    values = evaluate_points(best["param"], best["mechanism_spec"], pts.tolist())["values"]
+    err, a = _affine(values, np.abs(np.diff(pts, axis=1)).sum(axis=1))
+    assert err < 1e-7 and a == pytest.approx(res["strength"], rel=1e-6)
+    # a second design of the same shapes reuses the compiled fibre minimum
+    before = dict(_scoring.TRACES)
+    again = design({"target": {"kind": "tv"}, "shape": [8], **SMALL, "seed": 7})
+    assert again["exact"] and dict(_scoring.TRACES) == before
+
+
+@pytest.mark.slow  # compiles the fibre minimum for the search and for evaluate_points
+def test_sparse_plus_low_rank_design_is_the_matrix_product_plus_hadamard_sum():
+    cp = pytest.importorskip("cvxpy")
+    lam = 0.5  # the default 1 / sqrt(4)
+    res = design({"target": {"kind": "sparse_plus_low_rank"}, "shape": [4, 4], **SMALL})
+    best = res["best"]
+    assert res["exact"] and best["family"] == "sum" and best["fit_error"] <= 1e-6
+    assert [t["family"] for t in best["param"]["terms"]] == ["matrix_product", "hadamard"]
+    assert best["param"]["weights"] == pytest.approx([1.0, 1.0 / lam])
+    rng = np.random.default_rng(6)
+    pts = rng.normal(size=(3, 4, 4))
+    pts[0] += 3.0 * np.outer(rng.normal(size=4), rng.normal(size=4))
+    oracle = []
+    for z in pts:
+        low, sparse = cp.Variable(z.shape), cp.Variable(z.shape)
+        prob = cp.Problem(cp.Minimize(cp.normNuc(low) + lam * cp.sum(cp.abs(sparse))), [low + sparse == z])
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        oracle.append(prob.value)
+    values = evaluate_points(best["param"], best["mechanism_spec"], pts.tolist())["values"]
+    err, a = _affine(values, oracle)
+    assert err < 1e-6 and a == pytest.approx(res["strength"], rel=1e-6)
+
+
+def test_fused_lasso_is_not_exact_and_the_note_says_what_would_be():
+    res = design({"target": {"kind": "fused_lasso", "lambda": 0.5}, "shape": [8], **SMALL})
+    assert not res["exact"] and res["fit_error"] > 1e-3
+    assert "coarea" in res["note"] and "overcomplete" in res["note"]
