@@ -88,7 +88,9 @@ def test_closed_form_scorers_give_the_engines_fit(request_):
         basis = (c.get("traits") or {}).get("basis")
         key = (c["family"], (c.get("traits") or {}).get("depth")) if basis == first_basis else (c["family"], basis)
         if c["mechanism"] == "label_noise":
-            if basis not in (first_basis, None, "cumsum"):
+            # a table transform's engine label noise compiles for ~50 s; its closed form is compared with
+            # the engine above (the table row), and the scorer is the same fit of that closed form
+            if basis not in (first_basis, None, "cumsum") or (c.get("traits") or {}).get("transform") == "table":
                 continue
             if key in seen:
                 continue
