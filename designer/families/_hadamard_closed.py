@@ -106,11 +106,27 @@ def _power_logs(log_abs_c, knob):
     return lx, jnp.clip(jnp.log(knob) + (knob - 1.0) * lx, _LOG_FLOOR, _LOG_CAP)
 
 
+def table_logs(c, table):
+    """``(log|x|, log psi'(x))`` for ``x = psi^{-1}(c) = G(c)`` of a table transform: ``psi' = 1 / G'``.
+
+    ``table`` is ``(knots_y, knots_x, slopes, end_slope)`` (:class:`designer.transforms.TableTransform`).
+    """
+    from .._monotone import hermite
+
+    x, slope = jax.jvp(lambda y: hermite(y, *table), (c,), (jnp.ones_like(c),))
+    return safe_log_abs(x), jnp.clip(-jnp.log(jnp.maximum(slope, _TINY)), _LOG_FLOOR, _LOG_CAP)
+
+
+def shape_from_logs(lx, ldpsi, weights, coef):
+    """The generic form (module docstring) from ``log|x|`` and ``log psi'(x)``."""
+    power = coef[0] * weights * jnp.exp(jnp.minimum(coef[1] * lx + coef[2] * ldpsi, 700.0))
+    return jnp.sum(power + coef[3] * lx) + coef[4]
+
+
 def hadamard_shape(c, log_abs_c, weights, coef, kind, knob):
     """Induced-bias shape of one point's coefficients ``c`` (d,) for coefficients ``coef`` (5,)."""
     lx, ldpsi = transform_logs(c, log_abs_c, kind, knob)
-    power = coef[0] * weights * jnp.exp(jnp.minimum(coef[1] * lx + coef[2] * ldpsi, 700.0))
-    return jnp.sum(power + coef[3] * lx) + coef[4]
+    return shape_from_logs(lx, ldpsi, weights, coef)
 
 
 def label_noise_weights(basis: str, dim: int) -> np.ndarray:
@@ -133,11 +149,17 @@ def _map_column_norms_sq(basis) -> np.ndarray:
 def closed_form(family, mechanism: str):
     """``z -> shape`` (unit = 1, constants included) of a built :class:`Hadamard`, or ``None``."""
     kind = family.transform.name
-    if mechanism not in MECHANISMS or kind not in TRANSFORM_INDEX:
+    if mechanism not in MECHANISMS or (kind not in TRANSFORM_INDEX and kind != "table"):
         return None
     d = family.dim
     coef = jnp.asarray(mechanism_coefficients(mechanism, family.depth, d))
     w = _map_column_norms_sq(family.basis) if mechanism == "label_noise" else np.ones(d)
+    if kind == "table":
+        def table_shape(z):
+            c = family._analysis(z).reshape(-1)
+            return shape_from_logs(*table_logs(c, family.transform._table(c.dtype)), jnp.asarray(w), coef)
+
+        return table_shape
     knob = {"identity": 1.0, "asinh": getattr(family.transform, "scale", 1.0),
             "signed_power": getattr(family.transform, "exponent", 1.0)}[kind]
 
@@ -167,6 +189,15 @@ def score_hadamard(log_abs_by_basis, weights, t, basis_idx, coef):
         return fit_line(_values(lac, lac, w, cf, "identity", 1.0), t)
 
     return jax.vmap(one)(basis_idx, weights, coef)
+
+
+@jit(static_argnames="mechanism")
+def score_closed_form(family, mechanism, points, t):
+    """Fit error of one built family's registered closed form (e.g. a table transform): ``(err, a, b)``."""
+    from ..design._scoring import fit_line
+
+    _traces()["score_closed_form"] += 1
+    return fit_line(jax.vmap(closed_form(family, mechanism))(points), t)
 
 
 #: The knob fit is the largest program of the search; LLVM's expensive passes cost compile time
@@ -322,8 +353,12 @@ def constructed_candidates(problem, mechanisms) -> list[dict]:
     lo, hi = 10.0 ** problem.request.sampling.log10_min, 10.0 ** problem.request.sampling.log10_max
     breaks = tuple(float(b) for b in getattr(problem.target, "profile_breakpoints", ()) or ())
     out = []
+    # the search asks for its screen candidates at every step: build each table once per problem
+    built = problem.cache.setdefault("hadamard_exact_designs", {})
     for m in problem.mechanisms:
-        made = exact_design(profile, m, lo, hi, breaks) if m in mechanisms else None
+        if m in mechanisms and m not in built:
+            built[m] = exact_design(profile, m, lo, hi, breaks)
+        made = built[m] if m in mechanisms else None
         if made is None:
             continue
         if not made.exists:
@@ -332,7 +367,7 @@ def constructed_candidates(problem, mechanisms) -> list[dict]:
         param = {**made.param, "basis": "identity", "dim": problem.shape[0]}
         rule = ("psi^-1 = r, the target's profile (weight decay: R = sum |psi^-1(z)|)" if m == "weight_decay" else
                 "psi^-1 = (1/2) (int_0 dy / sqrt(r))^2 (label noise: R = sum 2 |x| psi'(x)^2)")
-        out.append(candidate("hadamard", param, m, group=f"hadamard/engine/constructed/{m}", chunk=1,
+        out.append(candidate("hadamard", param, m, group=f"hadamard/constructed/{m}", chunk=1,
                              complexity=[1, 2, 0], traits={"basis": "identity", "depth": 2, "transform": "table"},
                              description=f"Hadamard product of depth 2, table transform built from the target, {m.replace('_', ' ')}",
                              rule=rule))
@@ -371,6 +406,15 @@ def score_candidates(problem, chunk: list[dict]) -> list[dict]:
     group = chunk[0]["group"]
     if "/engine/" in group:
         return engine_scores(problem, chunk)
+    if group.startswith("hadamard/constructed/"):  # a table transform: its closed form, one candidate a chunk
+        from ..design._scoring import build_pair
+
+        out = []
+        for c in chunk:
+            family, _ = build_pair(c["param"], c["mechanism"], problem.shape)
+            err, a, b = score_closed_form(family, c["mechanism"], jnp.asarray(problem.points), jnp.asarray(problem.t))
+            out.append(result_entry(float(err), float(a), float(b)))
+        return out
     prep = _prepared(problem)
     d = problem.shape[0]
     knobbed = group.startswith("hadamard/knob/")

@@ -100,7 +100,9 @@ def _constructed(problem) -> list[dict]:
     if not problem.request.transforms or not callable(g) or "weight_decay" not in problem.mechanisms:
         return []
     lo, hi = 10.0 ** problem.request.sampling.log10_min, 10.0 ** problem.request.sampling.log10_max
-    made = exact_spectral_design(g, "weight_decay", lo, hi)
+    made = problem.cache.get("matrix_exact_design")  # the search asks at every step: build it once
+    if made is None:
+        made = problem.cache["matrix_exact_design"] = exact_spectral_design(g, "weight_decay", lo, hi)
     if not made.exists:
         return []
     m, n = problem.shape

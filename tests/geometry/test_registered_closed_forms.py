@@ -59,7 +59,8 @@ def test_registered_closed_forms_match_the_engine(name, spec, shape):
         np.testing.assert_allclose(np.asarray(jax.vmap(closed)(zs)), np.asarray(engine), rtol=1e-8, err_msg=f"{name} {kind}")
         checked += 1
     full_rank = name != "matrix_product" or fam.rank == min(fam.rows, fam.cols)  # low rank: no closed form
-    if name in ("hadamard", "group_hadamard", "matrix_product") and full_rank and (spec.get("transform") or {}).get("kind") != "table":
+    table = (spec.get("transform") or {}).get("kind") == "table"  # a Hadamard table transform has closed forms too
+    if name in ("hadamard", "group_hadamard", "matrix_product") and full_rank and (name == "hadamard" or not table):
         assert checked >= 2, f"{name} registers closed forms: at least two must have been compared"
 
 
@@ -73,9 +74,29 @@ PROBLEMS = [
 @pytest.mark.parametrize("request_", PROBLEMS, ids=lambda r: r["target"]["kind"])
 def test_closed_form_scorers_give_the_engines_fit(request_):
     prob = build_problem(*parse_design_request({**request_, "sampling": {"n_points": 16}}))
-    cands = [c for c in _family_candidates(prob, None) if getattr(FAMILIES[c["family"]], "score_candidates", None)]
+    # candidates the family hands to the engine itself ("/engine/" groups) would compare the engine with itself
+    cands = [c for c in _family_candidates(prob, None) if getattr(FAMILIES[c["family"]], "score_candidates", None)
+             and "/engine/" not in c["group"]]
     cands = [c for c in cands if not (c["mechanism"] == "label_noise" and c["family"] == "matrix_product"
                                       and np.prod(prob.shape) > 6)]
+    # the engine's label noise compiles an L-BFGS over the orbit per candidate (~15 s): every depth on
+    # the first basis and the first depth on the cumsum basis (weights |B e_i|^2 = d - i, not all 1)
+    # are enough here; every basis's label-noise closed form is compared with the engine above
+    first_basis = cands[0].get("traits", {}).get("basis")
+    seen, kept = set(), []
+    for c in cands:
+        basis = (c.get("traits") or {}).get("basis")
+        key = (c["family"], (c.get("traits") or {}).get("depth")) if basis == first_basis else (c["family"], basis)
+        if c["mechanism"] == "label_noise":
+            # a table transform's engine label noise compiles for ~50 s; its closed form is compared with
+            # the engine above (the table row), and the scorer is the same fit of that closed form
+            if basis not in (first_basis, None, "cumsum") or (c.get("traits") or {}).get("transform") == "table":
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(c)
+    cands = kept
     assert cands, "the problem must exercise a closed-form scorer"
     for c in cands:
         closed = FAMILIES[c["family"]].score_candidates(prob, [c])[0]
