@@ -33,9 +33,11 @@ READY_TIMEOUT = 180.0
 #: (Without label noise: its exact designs integrate the profile numerically, a minute of work.)
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0,
                 "mechanisms": ["gauge", "weight_decay"]}
-#: A few steps (quick screening steps, then fits that compile for seconds in a fresh worker): a
-#: worker killed after progress 0.6 leaves a checkpoint of most of them.
-RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [16], "budget": 2000, "seed": 0}
+#: Five steps (quick screening steps to progress 0.6, then knob fits that compile for seconds in a
+#: fresh worker): a worker killed after progress 0.6 leaves a checkpoint of most of them. At d = 64
+#: the search proposes no sum of parameterizations (a sum's fibre minimum is scored up to 32
+#: entries, and compiles for a minute).
+RESUMABLE_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [64], "budget": 2000, "seed": 0}
 LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 #: Timing settings that keep recovery tests short (the defaults suit production).
