@@ -17,8 +17,9 @@ from . import _scoring
 SLICE_POINTS = 40
 
 
-def _slices(prob):
+def _slices(prob, n_points: int = SLICE_POINTS):
     """Up to three 1-D slices through the first sampled point: ``(label, x, points, xscale)``."""
+    SLICE_POINTS = n_points  # noqa: N806 (the module default, or fewer for a costly engine)
     req = prob.request
     base = prob.points[0]
     out = []
@@ -50,9 +51,22 @@ def _slices(prob):
 
 
 def induced_values(prob, entry: dict, points: np.ndarray) -> np.ndarray:
-    """The engine's induced-bias shape (unit = 1) of a result entry at ``points``."""
+    """The induced-bias shape (unit = 1) of a result entry at ``points``: the family's registered
+    closed form where there is one (equal to the engine's, tests/geometry/test_registered_closed_forms.py),
+    else the engine's."""
     family, mech = _scoring.build_pair(entry["param"], entry["mechanism"], prob.shape)
+    closed = family.closed_form(entry["mechanism"])
+    if closed is not None:
+        from .._lazy import jax, jnp
+
+        return np.asarray(jax.vmap(closed)(jnp.asarray(points, jnp.float64)))
     return _scoring.engine_values(family, mech, points)
+
+
+def _points_per_panel(prob, entry: dict) -> int | None:
+    """``None`` (every point), or the count a costly engine affords (a sum's fibre minimum per point)."""
+    family, _ = _scoring.build_pair(entry["param"], entry["mechanism"], prob.shape)
+    return None if family.closed_form(entry["mechanism"]) is not None else getattr(family, "engine_points", None)
 
 
 def plot_design(prob, entry: dict, path) -> None:
@@ -63,7 +77,8 @@ def plot_design(prob, entry: dict, path) -> None:
     import matplotlib.pyplot as plt
 
     a, b = entry["a"], entry["b"]
-    slices = _slices(prob)
+    budget = _points_per_panel(prob, entry)
+    slices = _slices(prob, budget or SLICE_POINTS)
     fig, axes = plt.subplots(1, len(slices) + 1, figsize=(4.2 * (len(slices) + 1), 3.8), squeeze=False)
     axes = axes[0]
     for ax, (label, x, pts, xscale) in zip(axes, slices):
@@ -80,8 +95,8 @@ def plot_design(prob, entry: dict, path) -> None:
         ax.set_title(f"slice along {label}", fontsize=9)
         ax.legend(fontsize=7)
     ax = axes[-1]
-    induced = induced_values(prob, entry, prob.points)
-    fitted = a * prob.t + b
+    induced = induced_values(prob, entry, prob.points[:budget])
+    fitted = a * prob.t[:budget] + b
     finite = np.isfinite(induced)
     lo = float(min(fitted.min(), induced[finite].min() if finite.any() else fitted.min()))
     hi = float(max(fitted.max(), induced[finite].max() if finite.any() else fitted.max()))

@@ -113,6 +113,8 @@ class Sum(Family):
     name = "sum"
     fibre_is_orbit = False
     n_blocks = 1
+    #: the engine solves a fibre minimum per point: designs score and plot this many points
+    engine_points = DESIGN_POINTS
 
     @property
     def linear_predictor(self):
