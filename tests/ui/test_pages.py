@@ -182,11 +182,18 @@ def test_cancel_a_long_job_from_its_page(lab, context, axe):
     assert page.query_selector("text=Cancel job") is None
     assert page.query_selector("text=Delete job") is not None
 
-    # A job the worker refuses (the validation task's predictor shape is not the design's): its
-    # page says why in words, with the service's message.
-    failing = api.post("/v1/design-jobs", json={
+    # A validation task whose predictor shape is not the design's is refused at the door, naming the field.
+    refused = api.post("/v1/design-jobs", json={
         "kind": "design", "name": "mismatched", "target": {"kind": "l1"}, "shape": [8], "budget": 3,
-        "validate": {"task": {"kind": "sparse_regression", "d": 16}}}).json()["id"]
+        "validate": {"task": {"kind": "sparse_regression", "d": 16}}})
+    assert refused.status_code == 422 and refused.json()["field"].startswith("body.validate"), refused.text
+    # A job the worker refuses (the validation names a candidate the design does not have): its
+    # page says why in words, with the service's message.
+    submitted = api.post("/v1/design-jobs", json={
+        "kind": "design", "name": "no such candidate", "target": {"kind": "l1"}, "shape": [8], "budget": 3,
+        "mechanisms": ["weight_decay"], "validate": {"task": {"kind": "sparse_regression", "d": 8}, "candidate": "no/such"}})
+    assert submitted.status_code == 201, submitted.text
+    failing = submitted.json()["id"]
     page.goto(f"{lab.url}/ui/jobs/{failing}")
     page.wait_for_selector('[data-live="status"]:text("failed")', timeout=JOB_TIMEOUT_MS)
     failed = api.get(f"/v1/design-jobs/{failing}").json()
