@@ -16,8 +16,15 @@ import time
 import pytest
 
 from tests.service.conftest import (
-    RESUMABLE_DESIGN, SMALL_DESIGN, attempts_of, client, first_step_fraction, follow, wait_status,
+    RESUMABLE_DESIGN, SMALL_DESIGN, attempts_of, client, first_step_fraction, follow, new_database, wait_status,
 )
+
+
+@pytest.fixture(scope="module")
+def db_url(request) -> str:
+    """PostgreSQL only (the lab server's database): the recovery paths this test drives are the
+    same code on SQLite, where tests/service/test_recovery.py runs each of them."""
+    return new_database(request.getfixturevalue("postgres_server"))
 
 JOBS = 30
 MAX_ATTEMPTS = 5
