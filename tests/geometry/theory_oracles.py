@@ -50,3 +50,13 @@ def nuclear_norm(m):
 def relu_gauge(z_rows, temperature: float = 1.0):
     """``(T/2) sum_j log(2 |v_j| |w_j|) = (T/2) sum_j log(2 |z_j|)`` (per-unit outer products)."""
     return 0.5 * temperature * jnp.sum(jnp.log(2.0 * jnp.linalg.norm(jnp.asarray(z_rows), axis=-1)))
+
+
+def robust_pca_penalty(z, lam: float, tol: float = 1e-12) -> float:
+    """``min_{L + S = z} |L|_* + lam |S|_1`` by cvxpy (Clarabel at tolerance ``tol``)."""
+    import cvxpy as cp
+
+    low, sparse = cp.Variable(z.shape), cp.Variable(z.shape)
+    prob = cp.Problem(cp.Minimize(cp.normNuc(low) + lam * cp.sum(cp.abs(sparse))), [low + sparse == z])
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+    return float(prob.value)
