@@ -18,6 +18,7 @@ _EXPORTS = {
     'basis_pursuit': '._solvers',
     'lasso': '._solvers',
     'nuclear_norm': '._solvers',
+    'robust_pca': '._solvers',
     'PositiveSparseRegression': '._models',
     'SignedSquares': '._models',
     'q_alpha': '._models',
