@@ -153,3 +153,12 @@ def test_a_session_names_its_user_and_single_user_mode_needs_none(tmp_path):
                 session.principal_of(db, session.new_session(hash_token(token + "x"), signed_in=True), users)
     finally:
         database.dispose()
+
+
+def test_descriptions_render_their_literals_as_code_and_escape_the_rest(catalog, schemas):
+    form = pages.build_design_form(catalog, schemas)
+    l1 = next(b for b in _node(form, "target")["branches"] if b["name"] == "l1")
+    assert "``sum_i |z_i|``" in l1["description"]  # the schema's text carries reStructuredText literals
+    html = pages._env.from_string('{% import "_fields.html" as f %}{{ f.render(nodes, {}, {}) }}').render(nodes=form)
+    assert "``" not in html and "<strong>l1</strong>: L1 norm <code>sum_i |z_i|</code>" in html
+    assert str(pages._doc("a <b>x</b> ``<i>``")) == "a &lt;b&gt;x&lt;/b&gt; <code>&lt;i&gt;</code>"
