@@ -37,7 +37,9 @@ def rpca_design(shape, lam=None):
 
 def huber_design(d, delta):
     """z = (1/delta) (u * v) + x under weight decay: min_{a+b=z} delta |a| + |b|^2/2 = Huber_delta (theory 5.1)."""
-    param = {"family": "sum", "terms": [{"family": "hadamard", "depth": 2}, {"family": "linear"}], "weights": [1.0 / delta, 1.0]}
+    param = {"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}], "weights": [1.0 / delta, 1.0]}
+    made = build_target({"kind": "huber", "delta": delta}, (d,)).sum_designs((d,))[0]  # the sum the design search proposes
+    assert made["param"] == param and made["mechanisms"] == ("weight_decay",)
     return _design({"kind": "huber", "delta": delta}, (d,), param)
 
 
