@@ -29,13 +29,17 @@ def register_serve(subparsers) -> None:
     from app.server import serve_arguments
 
     parser = subparsers.add_parser(
-        "serve", help="run the design-job service (REST API and workers)",
+        "serve", help=register_serve.help,
         description="Run the design-job REST API and its worker processes. DATABASE_URL selects "
                     "PostgreSQL; the default is SQLite under --data-dir.",
         epilog=SERVE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve_arguments(parser)
     parser.set_defaults(func=_serve)
+
+
+#: The help line ``designer --help`` shows without importing the server (pydantic-settings).
+register_serve.help = "run the design-job service (REST API and workers)"
 
 
 def _serve(args: argparse.Namespace) -> int:

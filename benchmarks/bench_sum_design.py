@@ -1,12 +1,12 @@
 """Cost of the sums in the design search: a design with its sum candidate against the same design
-without it (``DESIGN_MAX_ENTRIES = 0``: the sum is refused), in one process, cold then warm.
+without it (``SumSpec.design_candidates`` offering nothing), in one process, cold then warm.
 
 For each row: the baseline design (no sum; it compiles the other families' scorers) and again
-with a new seed (baseline warm), then the
-design with the sum (cold: the fibre minimum compiles; the other scorers are already compiled),
-then again with a new seed (warm: nothing compiles; the trace counter is checked). Reports
-seconds, the ratios (cold to baseline cold, warm to baseline warm), and the fit errors.
-Run: ``python benchmarks/bench_sum_design.py [--rows tv8,spl4]``.
+with a new seed (baseline warm), then the design with the sum (cold: the sum's scorer compiles,
+its closed form where it has one, else the engine's fibre minimum; the other scorers are already
+compiled), then again with a new seed (warm: nothing compiles; the trace counter is checked).
+Reports seconds, the ratios (cold to baseline cold, warm to baseline warm), and the fit errors.
+Run: ``python benchmarks/bench_sum_design.py [--rows tv64,spl12,huber64,tv1m]``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import time
 
 ROWS = {
     "tv8": ({"kind": "tv"}, [8]),
-    "tv16": ({"kind": "tv"}, [16]),
+    "tv64": ({"kind": "tv"}, [64]),
+    "tv1m": ({"kind": "tv"}, [1_000_000]),
     "spl4": ({"kind": "sparse_plus_low_rank"}, [4, 4]),
+    "spl12": ({"kind": "sparse_plus_low_rank"}, [12, 12]),
+    "huber64": ({"kind": "huber"}, [64]),
 }
 
 
@@ -32,19 +35,19 @@ def _timed(request):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", default="tv8")
+    parser.add_argument("--rows", default="tv64")
     args = parser.parse_args()
     from designer.design import _scoring
-    from designer.families import sum as sum_family
+    from designer.families.sum import SumSpec
 
-    limit = sum_family.DESIGN_MAX_ENTRIES
+    offer = SumSpec.__dict__["design_candidates"]
     for name in args.rows.split(","):
         target, shape = ROWS[name]
         request = {"target": target, "shape": shape, "mechanisms": ["weight_decay"], "seed": 0}
-        sum_family.DESIGN_MAX_ENTRIES = 0
+        SumSpec.design_candidates = classmethod(lambda cls, problem, screened=None: [])
         base_s, base = _timed(request)
         base_warm_s, _ = _timed({**request, "seed": 2})
-        sum_family.DESIGN_MAX_ENTRIES = limit
+        SumSpec.design_candidates = offer
         cold_s, cold = _timed(request)
         traces = dict(_scoring.TRACES)
         warm_s, warm = _timed({**request, "seed": 1})

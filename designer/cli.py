@@ -47,8 +47,9 @@ def read_json_file(path: str, field: str):
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The ``designer`` parser. With ``argv``, only the built-in command it names registers in full;
-    the others are listed with their one-line ``HELP``, so ``designer --help`` and every command
+    """The ``designer`` parser. With ``argv``, only the command it names registers in full; the
+    other built-in commands are listed with their one-line ``HELP``, and plugins (entry points of
+    ``designer.commands``) whose register function has a ``help`` attribute with it, so ``designer --help`` and every command
     start without importing the other commands' registries (``design`` lists every target and
     mechanism, which imports the families). Without ``argv``, every command registers in full."""
     parser = argparse.ArgumentParser(
@@ -72,7 +73,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=module.HELP)
     for ep in _plugins():
         try:
-            ep.load()(sub)
+            register = ep.load()
+            if wanted in (None, ep.name) or not getattr(register, "help", None):
+                register(sub)
+            else:  # listed by its help line only; registered in full when it is the command run
+                sub.add_parser(ep.name, help=register.help)
         except ImportError as exc:  # an optional extra is not installed
             p = sub.add_parser(ep.name, help=f"(unavailable: {exc.name} is not installed)")
             p.set_defaults(func=_missing(ep.name, exc))

@@ -38,6 +38,14 @@ class Transform(LazyPytree):
 
     name: str
 
+    @property
+    def finite_slope(self) -> bool:
+        """``psi'(0) < infinity`` (host-side, on a built transform): a product behind ``psi`` then has a
+        finite slope at the balanced point of every predictor and trains by gradient steps from a
+        small start; ``psi(x) ~ sqrt|x|`` at 0 (a table built from a penalty with a quadratic start,
+        a signed power below 1) does not."""
+        return True
+
 
 @pytree
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,10 @@ class SignedPowerTransform(Transform):
     exponent: jax.Array | float = 1.0
     name = "signed_power"
 
+    @property
+    def finite_slope(self) -> bool:
+        return float(self.exponent) >= 1.0
+
     def forward(self, x):
         return jnp.sign(x) * jnp.abs(x) ** self.exponent
 
@@ -87,6 +99,11 @@ class TableTransform(Transform):
     slopes: jax.Array
     end_slope: jax.Array
     name = "table"
+
+    @property
+    def finite_slope(self) -> bool:
+        """``psi'(0) = 1 / (dx/dy at 0)``: finite when the first knot's slope is positive."""
+        return float(np.asarray(self.slopes)[0]) > 0.0
 
     def _table(self, dtype):
         return tuple(jnp.asarray(a, dtype) for a in (self.knots_y, self.knots_x, self.slopes, self.end_slope))

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -85,10 +86,17 @@ def _when(value: dt.datetime | str | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _doc(text: str | None) -> Markup:
+    """A schema description as HTML: escaped, with its reStructuredText literals (``x``) as code."""
+    parts = str(escape(text or "")).split("``")
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
+
+
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["fmt"] = _fmt
 _env.filters["when"] = _when
+_env.filters["doc"] = _doc
 _env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=False, allow_nan=False)
 
 

@@ -11,6 +11,7 @@ EXAMPLE = """example:
   designer sweep --families gaussian --batch-sizes 1,4,16 --seeds 8 --plot batch.png
   designer sweep --stationary --out stationary.json --plot stationary.png
   designer sweep --stationary --exact --z0 3 --eta 0.01 --noise student_t --scale 1 --depth 3 --plot exact.png
+  designer sweep --stationary --exact --z0 0.3 --eta 0.83 --scale 0.164 --depth 3 --burn 500 --chain-steps 4000 --every 5 --run-law
 
 The sweep trains V1's label-noise design (z = v * v, sparse regression with n=40, d=100, k=5) by
 SGD with fresh label noise of each family (gaussian, student_t3 = Student-t df 3 at unit variance,
@@ -24,6 +25,10 @@ distances to exp(-(l + R)/T), the slice-conditioned Gibbs law, and theory.md's G
 z0, loss (z - y)^2 or (z - y)^2/2, label noise of the given law and scale) with the exact
 finite-step stationary law (transfer operator, no chains), the small-step law (theory.md's Gamma
 law at depth 2) and the paper's law: mean, variance, KS distances and the sampling floor.
+With --run-law (and anyway when a chain crosses to z < 0 at odd depth) it also computes the law of
+the run: the law of exactly the recorded states (after --burn, every --every steps) of the chains
+that did not diverge, on both sides of 0 (JSON "run": mean, variance, KS against every record,
+fraction at z < 0, expected vs observed diverged chains).
 """
 
 
@@ -67,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--burn", type=int, default=2_000, help="burn-in steps")
     g.add_argument("--chain-steps", type=int, default=20_000, help="recorded steps per chain")
     g.add_argument("--every", type=int, default=10, help="record every this many steps")
+    g.add_argument("--run-law", action="store_true",
+                   help="also the law of the run (same burn-in, steps, record interval; both sides of 0 at odd "
+                        "depth); computed anyway when a chain crosses to z < 0")
     p.add_argument("--out", default=None, help="write the JSON here instead of stdout")
     p.add_argument("--plot", default=None, help="write the heat map (or stationary histograms) PNG here")
     p.set_defaults(func=run)
@@ -87,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise DesignerInputError("chains", "chains x steps above 1e9")
         result = finite_step_check(args.z0, args.eta, args.scale, args.depth, args.noise, args.df, args.alpha, args.loss,
                                    chains=args.chains, burn=args.burn, steps=args.chain_steps, every=args.every,
-                                   plot=args.plot)
+                                   plot=args.plot, run_law=args.run_law)
     elif args.stationary:
         from ..validate import stationary_check
 

@@ -28,7 +28,7 @@ within the tolerance of the trusted solver's (scikit-learn, linprog, cvxpy; for 
 with p < 1 and log_sum, the best of reweighted L1 / IRLS restarts).
 
 --task is a simulator task (sparse_regression, cosine_sparse, piecewise_constant, matrix_sensing,
-matrix_completion, ...) whose predictor shape matches the design; its optional "seed" is the data
+matrix_completion, robust_pca, ...) whose predictor shape matches the design; its optional "seed" is the data
 seed. --options takes any other field of the validation spec as JSON (noise, batch_size, schedule,
 init, init_scale, polish, tolerance, support_tolerance, float64). Trusted solvers (scikit-learn,
 cvxpy) come with the 'solvers' extra: pip install 'implicit-bias-designer[solvers]'.

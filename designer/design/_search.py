@@ -31,6 +31,7 @@ import numpy as np
 from .. import bases
 from ..errors import Cancelled, DesignerInputError, NumericalFailure
 from ..families import FAMILIES, parse_param_spec
+from ..families.sum import DESIGN_MAX_ENTRIES
 from ..mechanisms import MECHANISMS, build_mechanism
 from . import _scoring
 from ._request import DesignRequest, parse_design_request
@@ -38,6 +39,8 @@ from ._request import DesignRequest, parse_design_request
 STATE_VERSION = 2
 #: Fit errors below this count as exact (ties broken by simplicity).
 EXACT_TOL = 1e-8
+#: A design with a fit error at most this is reported exact; among those the trainable ones rank first.
+EXACT_FIT = 1e-6
 #: Candidates per compiled call when the family does not say.
 DEFAULT_CHUNK = 8
 #: Largest vector length and matrix side scored directly. A larger (layer-sized) problem is scored
@@ -211,7 +214,21 @@ def _score_chunk(problem: Problem, chunk: list[dict]) -> list[dict]:
     spec_cls = FAMILIES.get(chunk[0]["family"])
     scorer = getattr(spec_cls, "score_candidates", None)
     scores = scorer(problem, chunk) if scorer is not None else _scoring.engine_scores(problem, chunk)
-    return [{**c, **s} for c, s in zip(chunk, scores)]
+    out = [{**c, **s} for c, s in zip(chunk, scores)]
+    for r in out:  # the ranking's trainability rule applies among exact designs
+        if r["fit_error"] is not None and r["fit_error"] <= EXACT_FIT:
+            r["finite_slope"] = _finite_slope(r, problem.shape)
+    return out
+
+
+def _finite_slope(r: dict, shape: tuple[int, ...]) -> bool:
+    """The family's registered ``finite_slope`` (its map has a finite slope at every balanced point)."""
+    from ..families import build_family
+
+    try:
+        return bool(build_family(_with_knob(r), shape).finite_slope)
+    except (DesignerInputError, TypeError, ValueError):
+        return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,11 +240,17 @@ def _family_rank(name: str) -> int:
 
 
 def rank_key(r: dict):
-    """Fit error (ties within 0.01% or below ``EXACT_TOL``), then simplicity, then the id."""
+    """Exact designs first (fit error at most ``EXACT_FIT``) and among them the trainable ones (the
+    family's ``finite_slope``: a finite slope of the parameterization at every balanced point, so
+    gradient steps from a small start move it; a transform with ``psi ~ sqrt|x|`` at 0 has an
+    infinite one), then the fit error (ties within 0.01% or below ``EXACT_TOL``), then simplicity,
+    then the id."""
     e = r["fit_error"]
+    exact = e is not None and e <= EXACT_FIT
     band = round(math.log10(max(e, EXACT_TOL)), 4) if e is not None else math.inf
     mech_rank = MECHANISMS[r["mechanism"]].rank if r["mechanism"] in MECHANISMS else 99
-    return (band, *_pad(r.get("complexity", [])), _family_rank(r["family"]), mech_rank, r["id"])
+    untrainable = exact and r.get("finite_slope") is False
+    return (not exact, untrainable, band, *_pad(r.get("complexity", [])), _family_rank(r["family"]), mech_rank, r["id"])
 
 
 def _pad(values: list, size: int = 4) -> list:
@@ -420,6 +443,9 @@ def _engine_affordable(family, mechanism: str) -> str | None:
         return f"the label-noise bias needs a Jacobian of {size} x {family.n_params} numbers per point"
     if family.n_params > 5e7:
         return f"the family has {family.n_params} parameters"
+    if not family.fibre_is_orbit and size > DESIGN_MAX_ENTRIES:
+        return (f"a sum's bias is a fibre minimum over all {family.n_params} parameters (the engine solves it up to "
+                f"{DESIGN_MAX_ENTRIES} predictor entries)")
     return None
 
 
@@ -441,7 +467,7 @@ def _at_full_size(result: dict, req: DesignRequest, target, small: Problem) -> d
     result["dropped_at_full_size"] = dropped
     if kept[0] is not result["best"]:
         result["fit_error"] = kept[0]["fit_error"]
-        result["exact"] = kept[0]["fit_error"] < 1e-6
+        result["exact"] = kept[0]["fit_error"] <= EXACT_FIT
     result["best"] = kept[0]
     result["shape"] = list(shape)
     result["target"] = req.target.model_dump(mode="json")
@@ -496,6 +522,7 @@ def _entry(req: DesignRequest, rank: int, r: dict) -> dict:
         **r.get("traits", {}),
         "knob": r.get("knob_value"),
         "rule": r.get("rule"),
+        "finite_slope": r.get("finite_slope"),
         "fit_error": r["fit_error"],
         "a": r["a"],
         "b": r["b"],
@@ -514,7 +541,7 @@ def _result(prob: Problem, state: dict, plot: str | None) -> dict:
     best = entries[0]
     if best["fit_error"] is None:
         raise NumericalFailure("every candidate's induced bias is singular (non-finite) on the sampled predictors")
-    exact = best["fit_error"] < 1e-6
+    exact = best["fit_error"] <= EXACT_FIT
     skipped = exact_found(state["results"])
     note = (
         f"{best['description']} matches the target's shape (fit error {best['fit_error']:.3g})."

@@ -126,6 +126,19 @@ class Family(LazyPytree, abc.ABC):
         engine for every family and mechanism by tests/geometry/test_registered_closed_forms.py."""
         return None
 
+    def convex_atom(self, mechanism: str):
+        """The family's bias under ``mechanism`` as a convex atom (an L1, nuclear or squared norm of
+        its fixed map, or a free span), from which a sum's infimal convolution is computed
+        (:mod:`designer.families._sum_closed`); ``None`` (the default) where it is not one."""
+        return None
+
+    @property
+    def finite_slope(self) -> bool:
+        """Whether the map from parameters to predictor has a finite slope at the balanced point of
+        every predictor (0 included): the design ranks such a parameterization above one whose slope
+        is infinite there (it cannot be trained by gradient steps from a small start)."""
+        return True
+
     def check_point(self, z: np.ndarray, field: str = "points") -> None:
         """Host-side validation of one predictor (shape, finiteness); raises DesignerInputError."""
         if tuple(z.shape) != tuple(self.predictor_shape):

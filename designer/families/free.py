@@ -67,6 +67,19 @@ class Free(Family):
 
         return jnp.zeros((), z.dtype)  # no mechanism touches these parameters
 
+    def closed_form(self, mechanism: str):
+        """0 under every mechanism that takes a minimum over the fibre (weight decay, label noise)."""
+        if mechanism not in ("weight_decay", "label_noise"):
+            return None
+        import jax.numpy as jnp
+
+        return lambda z: jnp.zeros((), z.dtype)
+
+    def convex_atom(self, mechanism: str):
+        from ._sum_closed import Atom
+
+        return Atom("free", span=self.span) if mechanism in ("weight_decay", "label_noise") else None
+
 
 register_dataclass(Free, data_fields=[], meta_fields=["shape", "span"])
 

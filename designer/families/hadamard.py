@@ -88,6 +88,20 @@ class Hadamard(Family):
 
         return closed_form(self, mechanism)
 
+    def convex_atom(self, mechanism: str):
+        """Depth 2, no transform: weight decay ``|c|_1``, label noise ``sum_i 2 |B e_i|^2 |c_i|``."""
+        from ._sum_closed import ORTHONORMAL, column_norms_sq, map_atom
+
+        if self.depth != 2 or self.transform.name != "identity" or mechanism not in ("weight_decay", "label_noise"):
+            return None
+        if mechanism == "weight_decay" or getattr(self.basis, "name", None) in ORTHONORMAL:
+            return map_atom("l1", self.basis, 1.0 if mechanism == "weight_decay" else 2.0)
+        return map_atom("l1", self.basis, 2.0 * column_norms_sq(self.basis))
+
+    @property
+    def finite_slope(self) -> bool:
+        return self.transform.finite_slope
+
     def balanced_point(self, z):
         c = self.coefficients(z)
         a = jnp.abs(c) ** (1.0 / self.depth)

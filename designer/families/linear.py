@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import limits
-from .._lazy import register_dataclass
+from .._lazy import jnp, register_dataclass
 from ..linear_maps import BasisSpec, build_map
 from ._base import Family, require
 
@@ -54,6 +54,24 @@ class Linear(Family):
 
     def balanced_point(self, z):
         return {"theta": self.basis.analysis(z)}
+
+    def closed_form(self, mechanism: str):
+        """Weight decay ``|B^-1 z|^2 / 2``; label noise the constant ``|B|_F^2`` (identity second moment)."""
+        atom = self.convex_atom(mechanism)
+        if atom is None:
+            return None
+        if atom.kind == "sq":
+            return lambda z: 0.5 * jnp.sum(self.basis.analysis(z) ** 2)
+        return lambda z: jnp.sum(jnp.asarray(atom.const, z.dtype))
+
+    def convex_atom(self, mechanism: str):
+        from ._sum_closed import Atom, column_norms_sq, map_atom
+
+        if mechanism == "weight_decay":
+            return map_atom("sq", self.basis, 1.0)
+        if mechanism == "label_noise":
+            return Atom("free", span="all", const=jnp.sum(jnp.asarray(column_norms_sq(self.basis))))
+        return None
 
 
 register_dataclass(Linear, data_fields=["basis"], meta_fields=["shape"])

@@ -107,6 +107,22 @@ class MatrixProduct(Family):
 
         return closed_form(self, mechanism)
 
+    def convex_atom(self, mechanism: str):
+        """Depth 2, full rank, no transform: weight decay ``|M|_*``, label noise ``2 sqrt(mn) |M|_*``."""
+        from ._sum_closed import Atom
+
+        if self.depth != 2 or self.spectral or self.rank != min(self.rows, self.cols):
+            return None
+        if mechanism == "weight_decay":
+            return Atom("nuclear", 1.0)
+        if mechanism == "label_noise":
+            return Atom("nuclear", 2.0 * float(np.sqrt(self.rows * self.cols)))
+        return None
+
+    @property
+    def finite_slope(self) -> bool:
+        return self.transform.finite_slope
+
     def balanced_point(self, z):
         u, s, vt = truncated_svd(z, self.rank)
         if self.spectral:

@@ -12,12 +12,18 @@ split ``z = x_1 + ... + x_K`` is in it. Hence
   computed numerically by :mod:`designer.fibre`; free terms contribute 0;
 - the gauge bias is refused: it is a log det over one orbit, and there is no single orbit.
 
+Where every term registers its bias as a convex atom (an L1, nuclear or squared norm of its fixed
+map, or a free span; ``Family.convex_atom``), the sum registers the infimal convolution of the atoms
+as its closed form (:mod:`._sum_closed`: exact formulas, or a certified convex solver for nuclear +
+L1), which the registry test checks against the engine's fibre minimum.
+
 In the design search a sum is proposed where the target declares it (``Target.sum_designs``: the
-sums whose bias the target is, e.g. total variation and the robust-PCA penalty) and scored by the
-engine's fibre minimum on the first ``DESIGN_POINTS`` sampled predictors (one compilation per
-family configuration and shape, reused by every later design); above ``DESIGN_MAX_ENTRIES``
-predictor entries (layer-sized problems are scored on a slice of 1,024 coordinates or 64 x 64)
-it is not proposed and the result says why.
+sums whose bias the target is, e.g. total variation, the robust-PCA penalty, Huber). A sum with a
+closed form is scored by it on every sampled predictor, at any size (layer-sized problems are scored
+on a slice of 1,024 coordinates or 64 x 64 and the winner checked at full size by the closed form).
+A sum without one is scored by the engine's fibre minimum on the first ``DESIGN_POINTS`` sampled
+predictors (one compilation per family configuration and shape, reused by every later design), and
+only up to ``DESIGN_MAX_ENTRIES`` predictor entries; above, it is not proposed and the result says why.
 
 ``balanced_point(z)`` is the least-norm point of the fibre, free parameters included (the
 weight-decay minimiser when there are none), which is balanced in the product group's sense
@@ -40,7 +46,8 @@ from ._base import Family, require
 
 #: Sampled predictors on which a sum candidate is scored (each needs a fibre minimum).
 DESIGN_POINTS = 12
-#: Largest predictor (entries) for which the search proposes a sum: the fibre minimum's polish
+#: Largest predictor (entries) for which the search proposes a sum scored by the engine (one without a
+#: closed form, :mod:`._sum_closed`): the fibre minimum's polish
 #: forms a dense Hessian of the parameters (about 2 per entry) for each point. Measured (2 shared
 #: cores): a total-variation sum at d = 8 compiles and scores 12 points in about 40 s, then 1.4 s
 #: per later design; at d = 64 about 260 s cold and over 40 s warm, which is not affordable.
@@ -204,6 +211,16 @@ class Sum(Family):
     def induced_shape(self, mechanism, z):
         return self.fibre_minimum(mechanism.fibre_functional, z).value
 
+    def closed_form(self, mechanism: str):
+        """The infimal convolution of the terms' convex atoms (:mod:`._sum_closed`), or ``None``."""
+        from ._sum_closed import closed_form
+
+        return closed_form(self, mechanism)
+
+    @property
+    def finite_slope(self) -> bool:
+        return all(t.finite_slope for t in self.terms)
+
 
 register_dataclass(Sum, data_fields=["terms", "weights"], meta_fields=[])
 
@@ -267,7 +284,11 @@ class SumSpec(BaseModel):
     # -- the design search ----------------------------------------------------------------------
     @classmethod
     def design_candidates(cls, problem, screened=None):
-        """The sums the target declares it is the bias of (``Target.sum_designs``), screen stage only."""
+        """The sums the target declares it is the bias of (``Target.sum_designs``), screen stage only.
+
+        A sum with a closed form (:mod:`._sum_closed`) is proposed at any size (a layer-sized problem
+        is scored on its slice); one scored by the engine's fibre minimum up to ``DESIGN_MAX_ENTRIES``.
+        """
         from ..design._search import candidate
 
         if screened is not None:
@@ -278,15 +299,10 @@ class SumSpec(BaseModel):
         if declared is None:
             return []
         out = []
+        size = math.prod(problem.shape)
         for made in declared(problem.shape):
-            size = math.prod(problem.shape)
             names = " + ".join(t["family"] + (f" ({t['basis']} basis)" if t.get("basis") else "") for t in made["param"]["terms"])
             short = "+".join(t["family"] for t in made["param"]["terms"])
-            if size > DESIGN_MAX_ENTRIES:
-                reasons.append(f"The sum {names} is exact for this target (the sum rule) but is not scored at "
-                               f"{size} predictor entries: its bias is a numerical fibre minimum, proposed up to "
-                               f"{DESIGN_MAX_ENTRIES} entries.")
-                continue
             try:
                 family = cls(**made["param"]).build(problem.shape)
             except DesignerInputError:
@@ -295,21 +311,35 @@ class SumSpec(BaseModel):
             for m in made["mechanisms"]:
                 if m not in applicable:
                     continue
+                closed = family.closed_form(m) is not None
+                if not closed and size > DESIGN_MAX_ENTRIES:
+                    reasons.append(f"The sum {names} is exact for this target (the sum rule) but is not scored at "
+                                   f"{size} predictor entries under {m.replace('_', ' ')}: its bias has no closed form "
+                                   f"here and the engine's fibre minimum is proposed up to {DESIGN_MAX_ENTRIES} entries.")
+                    continue
+                how = "closed form" if closed else "engine"
                 out.append(candidate(
-                    "sum", made["param"], m, group=f"sum/{short}/{m}", chunk=1, complexity=[1, 2, 1],
+                    "sum", made["param"], m, group=f"sum/{how}/{short}/{m}", chunk=1, complexity=[1, 2, 1],
                     traits={"terms": short}, rule=made["rule"],
                     description=f"sum of {names} (infimal convolution of their biases), {m.replace('_', ' ')}"))
         return out
 
     @classmethod
     def score_candidates(cls, problem, chunk):
-        """Engine fibre minimum on the first ``DESIGN_POINTS`` sampled predictors."""
+        """The sum's closed form on every sampled predictor, else the engine's fibre minimum on the
+        first ``DESIGN_POINTS``."""
+        from .._lazy import jnp
         from ..design import _scoring
+        from ._sum_closed import score_sum
 
-        k = min(DESIGN_POINTS, problem.points.shape[0])
         out = []
         for c in chunk:
             family, mech = _scoring.build_pair(c["param"], c["mechanism"], problem.shape)
+            if family.closed_form(c["mechanism"]) is not None:
+                err, a, b = score_sum(family, c["mechanism"], jnp.asarray(problem.points), jnp.asarray(problem.t))
+                out.append(_scoring.result_entry(float(err), float(a), float(b)))
+                continue
+            k = min(DESIGN_POINTS, problem.points.shape[0])
             v = _scoring.engine_values(family, mech, problem.points[:k])
             out.append(_scoring.result_entry(*_scoring.fit_line_host(v, problem.t[:k])))
         return out

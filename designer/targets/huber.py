@@ -4,7 +4,10 @@
                  delta (|t| - delta / 2)  otherwise
 
 (``scipy.special.huber(delta, t)``). It is the infimal convolution of ``delta |.|`` and half the
-squared L2 norm (theory.md 5.1, the sum rule), quadratic at 0 and linear in the tails.
+squared L2 norm (theory.md 5.1, the sum rule), quadratic at 0 and linear in the tails: the sum
+``(1/delta) u * v + theta`` (a depth-2 Hadamard product with weight ``1/delta`` plus a linear term)
+under weight decay has exactly ``H_delta`` as its bias (:meth:`Huber.sum_designs`), with finite
+gradients everywhere, unlike the table transform ``psi^{-1} = H_delta`` (``psi ~ sqrt(2|x|)`` at 0).
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ class Huber(Target):
     @property
     def quadratic_start(self):
         return True
+
+    def sum_designs(self, shape):
+        delta = float(self.delta)
+        return ({
+            "param": {"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}], "weights": [1.0 / delta, 1.0]},
+            "mechanisms": ("weight_decay",),
+            "rule": f"H_delta(z) = min_(x+y=z) delta |x|_1 + |y|^2 / 2 with delta = {delta:.6g}: a depth-2 Hadamard product "
+                    "with weight 1/delta (weight decay: |x / w|_1 = delta |x|_1) plus a linear term (weight decay: |y|^2 / 2); "
+                    "the sum rule's bias is their infimal convolution, and both maps have finite slopes (trainable from 0)",
+        },)
 
 
 class HuberSpec(BaseModel):

@@ -4,7 +4,8 @@ Public names only, loaded on first use; the implementation lives in the private 
 this file: :func:`validate` (train a design, compare with scikit-learn / scipy / cvxpy),
 :func:`stationary_check` (empirical stationary laws vs ``exp(-(l + R)/T)`` and the Gamma law),
 :func:`stationary_law` (the exact finite-step law of the balanced slice's chain, no simulation) and
-:func:`finite_step_check` (long batched chains against it),
+:func:`finite_step_check` (long batched chains against it), :func:`run_law` (the law of the
+records of a finite run, both sides of 0 at odd depth),
 :func:`sweep` (prediction error of the bias over learning rate x batch size x noise family).
 """
 
@@ -17,6 +18,7 @@ _EXPORTS = {
     'basis_pursuit': '._solvers',
     'lasso': '._solvers',
     'nuclear_norm': '._solvers',
+    'robust_pca': '._solvers',
     'PositiveSparseRegression': '._models',
     'SignedSquares': '._models',
     'q_alpha': '._models',
@@ -28,6 +30,7 @@ _EXPORTS = {
     'SliceChain': '._finite_step',
     'finite_step_bias': '._finite_step',
     'stationary_law': '._finite_step',
+    'run_law': '._run_law',
     'finite_step_check': '._finite_step_check',
     'FAMILIES': '._sweep',
     'FamilyLabelNoise': '._sweep',

@@ -12,7 +12,9 @@
   max_j |X_j| / n`` in our units (``(1/n)|y - X z|^2 + lam R``), that is scikit-learn's
   ``alpha = sigma sqrt(2 log d / n)`` for unit-variance columns (the universal choice, Bickel,
   Ritov, Tsybakov 2009); for matrix sensing ``lam = 2 sigma (sqrt(rows) + sqrt(cols)) / sqrt(n)``
-  (the operator norm of the noise's gradient, Negahban and Wainwright 2011). Noiseless data
+  (the operator norm of the noise's gradient, Negahban and Wainwright 2011); for noisy entries
+  observed directly (robust PCA, data loss ``|Y - Z|_F^2 / (rows cols)``) likewise
+  ``lam = 2 sigma (sqrt(rows) + sqrt(cols)) / (rows cols)``. Noiseless data
   (or a task without a noise level, matrix completion) get ``NOISELESS_FRACTION`` times
   ``lam_max``, the dual norm of the data loss's gradient at zero (the strength at which the
   L1 / nuclear-norm solution is zero). Label noise: the noise is the mechanism; its standard
@@ -155,6 +157,11 @@ def default_strength(task_spec: dict, problem: dict) -> dict:
         rows, cols = problem["shape"]
         lam = 2 * sigma * (math.sqrt(rows) + math.sqrt(cols)) / math.sqrt(n)
         rule = f"lam = 2 sigma (sqrt(rows) + sqrt(cols)) / sqrt(n), sigma = {sigma:g} (the task's noise)"
+    elif sigma > 0 and problem["kind"] == "completion":
+        rows, cols = problem["shape"]
+        lam = 2 * problem["scale"] * sigma * (math.sqrt(rows) + math.sqrt(cols))
+        rule = (f"lam = 2 sigma (sqrt(rows) + sqrt(cols)) / (rows cols), sigma = {sigma:g} (the task's noise): the operator "
+                "norm of the noise's gradient (2 / (rows cols)) E (Davidson and Szarek: |E|_op ~ sigma (sqrt(rows) + sqrt(cols)))")
     else:
         lam = NOISELESS_FRACTION * lmax
         rule = (f"noiseless data: lam = {NOISELESS_FRACTION:g} lam_max, lam_max = {lmax:.6g} (the dual norm of the "

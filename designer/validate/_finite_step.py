@@ -199,9 +199,13 @@ class SliceChain:
         return 2.0 - 2.0 / self.depth
 
     def coefficients(self, z):
-        """``(m, c)`` of ``r = m + c s xi`` at ``z > 0``."""
+        """``(m, c)`` of ``r = m + c s xi`` at ``z`` (either sign; ``z != 0``).
+
+        The gradient of factor ``i`` is ``2 kappa (z - y) z / u_i`` and at balance ``u_i^2 = |z|^{2/D}``,
+        so ``c = e z |z|^{-2/D}`` (``e z^{1-2/D}`` for ``z > 0``; negative for ``z < 0``, reachable at odd
+        ``D`` only) and ``m = 1 - c (z - z0)``."""
         z = np.asarray(z, np.float64)
-        c = self.e * z ** (1.0 - 2.0 / self.depth)
+        c = self.e * np.sign(z) * np.abs(z) ** (1.0 - 2.0 / self.depth)
         return 1.0 - c * (z - self.z0), c
 
     def step(self, z, xi):
@@ -243,9 +247,9 @@ class SliceChain:
         return brentq(f, self.z0, hi, xtol=1e-12 * hi)
 
     def kernel_width(self, z):
-        """Width in ``x = log z`` of one step's kernel, ``D c s / |m|`` (a scale, not an s.d.)."""
+        """Width in ``x = log |z|`` of one step's kernel, ``D |c| s / |m|`` (a scale, not an s.d.)."""
         m, c = self.coefficients(z)
-        return self.depth * c * self.scale / np.maximum(np.abs(m), 1e-300)
+        return self.depth * np.abs(c) * self.scale / np.maximum(np.abs(m), 1e-300)
 
     def motion(self, z):
         """How far one step moves ``x = log z`` at ``z``: the larger of the kernel width and the

@@ -29,9 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
 
+from ..errors import DesignerInputError
 from ..simulate import Simulator
 from ..simulate.tasks._base import PredictorTask
 from ._finite_step import NoiseLaw, SliceChain, gamma_law, paper_law, small_step_law, stationary_law
+from ._run_law import run_law as run_law_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,15 +96,70 @@ def run_slice_chains(z0: float, etas, scales, depth: int = 2, noise: NoiseLaw | 
     return z, finite
 
 
+def map_chains(chain: SliceChain, chains: int, burn: int, steps: int, every: int, seed: int = 0, start: float | None = None):
+    """Chains of the slice map itself (numpy, vectorised over chains; the map is the simulator's step
+    to 1e-12, tests/validate): ``(records (chains, steps // every), finite at the end)``. Gaussian or
+    Student-t noise; cheap enough for thousands of chains, to check a row beyond 256 simulator chains.
+    A chain is marked diverged once ``|z|`` passes 1e150 (the simulator's float64 overflows soon after)."""
+    if chain.noise.law == "alpha_stable":
+        raise DesignerInputError("noise.law", "map_chains draws gaussian or student_t noise")
+    rng = np.random.default_rng(seed)
+    draw = (lambda n: rng.standard_normal(n)) if chain.noise.law == "gaussian" else \
+        (lambda n: rng.standard_t(chain.noise.df, n) * chain.noise._t_scale)
+    z = np.full(chains, chain.z0 if start is None else float(start))
+    rec = np.empty((chains, steps // every))
+    with np.errstate(all="ignore"):
+        for t in range(burn + steps):
+            z = chain.step(z, draw(chains))
+            z = np.where(np.isfinite(z) & (np.abs(z) < 1e150), z, np.nan)
+            if t >= burn and (t - burn + 1) % every == 0:
+                rec[:, (t - burn + 1) // every - 1] = z
+    return rec, np.isfinite(rec[:, -1])
+
+
 def _ks(x, law) -> float | None:
     if law is None:
         return None
     return float(st.kstest(x, law.cdf).statistic)
 
 
+def compare_run(z: np.ndarray, finite: np.ndarray, run) -> dict:
+    """The chains' records against the law of the run (:func:`designer.validate._run_law.run_law`):
+    every record of every chain that did not diverge, on both sides of 0 (nothing left out), with
+    standard errors from the spread between the chains and the KS floor between two halves."""
+    kept = z[finite]
+    ok = np.isfinite(kept)
+    x = kept[ok]
+    n_ch = kept.shape[0]
+    out = {"law": run.summary(), "diverged_chains": int(z.shape[0] - n_ch),
+           "expected_diverged_chains": float(z.shape[0] * (1.0 - run.survival)), "samples": int(x.size)}
+    if x.size < 100 or n_ch < 4:
+        out["note"] = "too few samples left"
+        return out
+    per_mean = np.array([r[m].mean() for r, m in zip(kept, ok)])
+    per_m2 = np.array([(r[m] ** 2).mean() for r, m in zip(kept, ok)])
+    mean, var = float(x.mean()), float(x.var())
+    se_mean = float(np.std(per_mean) / math.sqrt(n_ch))
+    se_var = math.sqrt((np.std(per_m2) / math.sqrt(n_ch)) ** 2 + (2 * mean * se_mean) ** 2)
+    half = n_ch // 2
+    floor = float(st.ks_2samp(kept[:half][ok[:half]], kept[half:][ok[half:]]).statistic)
+    ks = float(st.kstest(x, run.cdf).statistic)
+    out.update({"mean": mean, "variance": var, "se_mean": se_mean, "se_variance": se_var, "ks_floor": floor, "ks": ks,
+                "negative_fraction": float(np.mean(x < 0)),
+                "mean_rel_error": abs(run.mean - mean) / abs(mean), "variance_rel_error": abs(run.variance - var) / var,
+                "mean_z": abs(run.mean - mean) / se_mean if se_mean > 0 else None,
+                "variance_z": abs(run.variance - var) / se_var if se_var > 0 else None})
+    out["goal_met"] = bool(out["mean_rel_error"] < 0.05 and out["variance_rel_error"] < 0.05 and ks <= 2 * floor)
+    # the same test with the 5% replaced by the chains' own resolution (2 standard errors) where that is wider
+    out["within_sampling_error"] = bool(abs(run.mean - mean) < max(0.05 * abs(mean), 2 * se_mean)
+                                        and abs(run.variance - var) < max(0.05 * var, 2 * se_var) and ks <= 2 * floor)
+    return out
+
+
 def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw | None = None, loss: str = "squared",
-            z: np.ndarray | None = None, finite: np.ndarray | None = None, law=None, **chain_kw) -> dict:
-    """One setting: chains (run here unless ``z``/``finite`` are given) against the three laws."""
+            z: np.ndarray | None = None, finite: np.ndarray | None = None, law=None, run=None, **chain_kw) -> dict:
+    """One setting: chains (run here unless ``z``/``finite`` are given) against the three laws, and
+    against the law of the run ``run`` when given (:func:`compare_run`)."""
     noise = noise or NoiseLaw()
     chain = SliceChain(z0, eta, scale, depth, noise, loss)
     t0 = time.perf_counter()
@@ -126,6 +183,8 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
                      "chains": int(z.shape[0]), "records_per_chain": int(z.shape[1]), **{k: v for k, v in chain_kw.items()}},
            "exact": {**law.summary(), "seconds": exact_s}, "chains_seconds": chains_s,
            "diverged_chains": int(z.shape[0] - n_ch), "chains_with_excursion": int(excursion.sum()), "samples_outside": int(kept.size - x.size), "samples": int(x.size)}
+    if run is not None:
+        out["run"] = compare_run(z, finite, run)
     if x.size < 100 or n_ch < 4:
         out["note"] = "too few samples left"
         return out
@@ -157,8 +216,11 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
 
 def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, depth: int = 2, noise: str = "gaussian",
                       df: float = 3.0, alpha: float = 1.5, loss: str = "squared", chains: int = 256, burn: int = 2_000,
-                      steps: int = 20_000, every: int = 10, plot: str | None = None) -> dict:
-    """``designer sweep --stationary --exact``: one setting, JSON-able (see :func:`compare`)."""
+                      steps: int = 20_000, every: int = 10, plot: str | None = None, run_law: bool = False) -> dict:
+    """``designer sweep --stationary --exact``: one setting, JSON-able (see :func:`compare`). With
+    ``run_law`` (``--run-law``) also the law of the run for the same burn-in, steps and record
+    interval (``out["run"]``; both sides of 0 at odd depth); it is computed anyway when a chain left
+    ``(0, z_esc)`` at a recorded step at odd depth (``run_law_reason`` says why)."""
     law = NoiseLaw(noise, df, alpha)
     chain = SliceChain(z0, eta, scale, depth, law, loss)  # validates the inputs before any run
     t0 = time.perf_counter()
@@ -167,7 +229,14 @@ def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, de
     t0 = time.perf_counter()
     z, fin = run_slice_chains(z0, [eta], [scale], depth, law, loss, chains=chains, burn=burn, steps=steps, every=every)
     chains_s = time.perf_counter() - t0
-    out = compare(z0, eta, scale, depth, law, loss, z=z[0], finite=fin[0], law=exact)
+    with np.errstate(invalid="ignore"):
+        left = bool(depth % 2 and np.any(fin[0][:, None] & (z[0] <= 0)))
+    run = None
+    if (run_law or left) and law.law != "alpha_stable":
+        run = run_law_(chain, steps, burn, every)
+    out = compare(z0, eta, scale, depth, law, loss, z=z[0], finite=fin[0], law=exact, run=run)
+    if run is not None:
+        out["run_law_reason"] = "asked (--run-law)" if run_law else "chains crossed to z < 0 (odd depth)"
     out["exact"]["seconds"], out["chains_seconds"] = exact_s, chains_s
     out["setup"].update({"burn": burn, "steps": steps, "every": every})
     if plot is not None and "predictions" in out:
@@ -177,12 +246,18 @@ def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, de
         x = x[np.isfinite(x) & (x > 0) & (x < chain.z_escape)]
         grid = np.exp(np.linspace(math.log(max(x.min() * 0.8, 1e-12)), math.log(x.max() * 1.2), 2000))
         dens = {"exact": (grid, exact.density(grid))}
+        if run is not None:  # the run law's positive side, as a density per unit z of the positive records
+            F = run.cdf(grid)
+            dens["run law"] = (grid, np.gradient(F, grid) / max(1.0 - run.cdf(np.array([0.0]))[0], 1e-300))
         for name, L in (("small_step", small_step_law(chain)), ("paper", paper_law(chain))):
             if L is not None:
                 dens[name] = (grid, np.gradient(L.cdf(grid), grid))
         ks = {k: v["ks"] for k, v in out["predictions"].items() if v is not None}
         title = (f"z0={z0:g} eta={eta:g} s={scale:g} D={depth} {law.describe()}\nKS " +
                  ", ".join(f"{k} {v:.4f}" for k, v in ks.items()) + f" (floor {out['ks_floor']:.4f})")
+        if run is not None and "ks" in out["run"]:
+            r = out["run"]
+            title += f"\nrun law: KS {r['ks']:.4f} (floor {r['ks_floor']:.4f}), {100 * r['negative_fraction']:.1f}% at z<0 (not shown)"
         plot_stationary([{"title": title, "samples": x, "densities": dens}], plot)
         out["plot"] = str(plot)
     return out
@@ -203,31 +278,43 @@ def table_settings(z0: float, fraction: float, depth: int, q: float | None = Non
 
 def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5), depths=(2, 3),
                       noises=("gaussian", "student_t"), q: float | None = None, c: float = 0.3, chains: int = 256, burn: int = 500,
-                      steps: int = 4_000, every: int = 5, progress=None) -> dict:
+                      steps: int = 4_000, every: int = 5, progress=None, run_law: bool = False, chains_of=None) -> dict:
     """The findings table: every ``z0 x fraction x depth x noise`` (:func:`table_settings`), chains
-    batched over the fractions of one ``(z0, depth, noise)``, each row compared by :func:`compare`."""
+    batched over the fractions of one ``(z0, depth, noise)``, each row compared by :func:`compare`
+    (with ``run_law``, also against the law of the run, ``row["run"]``). ``chains_of(noise, depth,
+    z0, settings, seed)``, when given, returns the ``(z, finite)`` of a group instead of running it
+    (e.g. chains saved by an earlier run with the same seeds)."""
     rows = []
-    t_exact = t_chains = 0.0
+    t_exact = t_chains = t_run = 0.0
     for noise_name in noises:
         law_ = NoiseLaw(noise_name)
         for depth in depths:
             for z0 in z0s:
                 settings = [table_settings(z0, f, depth, q, c) for f in fractions]
                 t0 = time.perf_counter()
-                z, fin = run_slice_chains(z0, [e for e, _ in settings], [s for _, s in settings], depth, law_,
-                                          chains=chains, burn=burn, steps=steps, every=every, seed=len(rows) + 1)
+                if chains_of is not None:
+                    z, fin = chains_of(noise_name, depth, z0, settings, len(rows) + 1)
+                else:
+                    z, fin = run_slice_chains(z0, [e for e, _ in settings], [s for _, s in settings], depth, law_,
+                                              chains=chains, burn=burn, steps=steps, every=every, seed=len(rows) + 1)
                 t_chains += time.perf_counter() - t0
                 for k, (f, (eta, s)) in enumerate(zip(fractions, settings)):
                     t0 = time.perf_counter()
-                    law = stationary_law(SliceChain(z0, eta, s, depth, law_))
+                    chain = SliceChain(z0, eta, s, depth, law_)
+                    law = stationary_law(chain)
                     t_exact += time.perf_counter() - t0
-                    row = compare(z0, eta, s, depth, law_, z=z[k], finite=fin[k], law=law)
+                    run = None
+                    if run_law:
+                        t0 = time.perf_counter()
+                        run = run_law_(chain, steps, burn, every)
+                        t_run += time.perf_counter() - t0
+                    row = compare(z0, eta, s, depth, law_, z=z[k], finite=fin[k], law=law, run=run)
                     row["setup"].update({"fraction_of_edge": f, "q": f * s * s / z0**2, "burn": burn, "steps": steps, "every": every})
                     rows.append(row)
                     if progress is not None:
                         progress(row)
-    return {"rows": rows, "seconds": {"exact_laws": t_exact, "chains_including_compile": t_chains},
+    return {"rows": rows, "seconds": {"exact_laws": t_exact, "run_laws": t_run, "chains_including_compile": t_chains},
             "settings": {"q": q, "c": c, "chains": chains, "burn": burn, "steps": steps, "every": every}}
 
 
-__all__ = ["VectorTarget", "compare", "finite_step_check", "finite_step_table", "run_slice_chains", "table_settings"]
+__all__ = ["VectorTarget", "compare", "compare_run", "finite_step_check", "map_chains", "finite_step_table", "run_slice_chains", "table_settings"]

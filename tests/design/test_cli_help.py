@@ -1,5 +1,5 @@
-"""``designer --help`` lists every command without importing the numerical modules; a named
-command still gets its full parser."""
+"""``designer --help`` lists every command without importing the numerical modules or the
+service's server (pydantic-settings); a named command still gets its full parser."""
 
 import subprocess
 import sys
@@ -11,8 +11,8 @@ try:
     main(["--help"])
 except SystemExit:
     pass
-heavy = sorted(m for m in ("jax", "numpy", "designer.mechanisms", "designer.families", "designer.targets")
-               if m in sys.modules)
+heavy = sorted(m for m in ("jax", "numpy", "designer.mechanisms", "designer.families", "designer.targets",
+                           "app.server", "pydantic_settings") if m in sys.modules)
 print("HEAVY", heavy)
 """
 
@@ -20,7 +20,7 @@ print("HEAVY", heavy)
 def test_top_level_help_imports_no_numerical_module():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
-    for name in ("bias", "reproduce", "design", "validate", "sweep", "export"):
+    for name in ("bias", "reproduce", "design", "validate", "sweep", "export", "serve", "users", "jobs"):
         assert f"    {name} " in out or f"    {name}\n" in out
 
 
@@ -35,3 +35,5 @@ def test_the_named_command_registers_in_full():
     assert "--horizon" not in lazy["reproduce"].format_help()  # listed, not registered
     assert "--horizon" in sub(build_parser(["reproduce"]))["reproduce"].format_help()
     assert "--horizon" in sub(build_parser())["reproduce"].format_help()  # no argv: everything
+    assert "--data-dir" not in lazy["serve"].format_help()  # a plugin with a help line: listed only
+    assert "--data-dir" in sub(build_parser(["serve", "--help"]))["serve"].format_help()

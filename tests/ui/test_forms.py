@@ -37,7 +37,9 @@ def test_the_form_offers_every_catalog_target_and_a_new_entry_without_code(catal
     # mechanisms and the validation task come from the job spec's schema
     assert _node(form, "mechanisms")["choices"] == ["gauge", "weight_decay", "label_noise"]
     task = _node(_node(form, "validate")["fields"], "task")
-    assert {"sparse_regression", "matrix_sensing"} <= {b["name"] for b in task["branches"]}
+    from designer.simulate.tasks import TASKS
+
+    assert {b["name"] for b in task["branches"]} == set(TASKS)  # every task of the simulator's registry
 
     extended = {**catalog, "targets": [*catalog["targets"], {"name": "new_target", "description": "a new one", "knobs": [
         {"name": "alpha", "type": "number", "minimum": 0, "maximum": 1, "default": 0.5}]}]}
@@ -153,3 +155,12 @@ def test_a_session_names_its_user_and_single_user_mode_needs_none(tmp_path):
                 session.principal_of(db, session.new_session(hash_token(token + "x"), signed_in=True), users)
     finally:
         database.dispose()
+
+
+def test_descriptions_render_their_literals_as_code_and_escape_the_rest(catalog, schemas):
+    form = pages.build_design_form(catalog, schemas)
+    l1 = next(b for b in _node(form, "target")["branches"] if b["name"] == "l1")
+    assert "``sum_i |z_i|``" in l1["description"]  # the schema's text carries reStructuredText literals
+    html = pages._env.from_string('{% import "_fields.html" as f %}{{ f.render(nodes, {}, {}) }}').render(nodes=form)
+    assert "``" not in html and "<strong>l1</strong>: L1 norm <code>sum_i |z_i|</code>" in html
+    assert str(pages._doc("a <b>x</b> ``<i>``")) == "a &lt;b&gt;x&lt;/b&gt; <code>&lt;i&gt;</code>"

@@ -270,6 +270,14 @@ def test_sign_in_cookie_csrf_and_headers(lab, context, axe):
         assert http.get("/ui/jobs").headers["location"].startswith("/ui/sign-in?next=")
         assert http.get("/ui/jobs/rows.json").status_code == 401
         assert http.post("/ui/jobs/new", data={"target.kind": "l1"}).status_code == 403
+    # Behind an HTTPS proxy on the same host (uvicorn trusts its X-Forwarded-Proto) the cookie is Secure.
+    def new_cookie(**headers):
+        with httpx.Client(base_url=lab.url, follow_redirects=False) as http:  # a fresh client: no cookie sent
+            return http.get("/ui/sign-in", headers=headers).headers["set-cookie"].lower().split("; ")
+
+    plain, tls = new_cookie(), new_cookie(**{"X-Forwarded-Proto": "https"})
+    assert {"httponly", "samesite=strict"} <= set(plain) and "secure" not in plain
+    assert {"httponly", "samesite=strict", "secure"} <= set(tls)
     # A forged cookie is no session.
     with httpx.Client(base_url=lab.url, cookies={"designer_session": cookie["value"][:-2] + "xx"}, follow_redirects=False) as http:
         assert http.get("/ui/jobs").status_code == 303
