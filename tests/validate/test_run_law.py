@@ -77,11 +77,11 @@ def test_creeping_on_the_negative_side_moves_at_the_maps_speed():
         op = operator(chain, pos, neg, max_sub=max_sub)
         p = np.zeros(op.A.shape[0])
         p[op.n_pos + j] = 1.0
-        start = _tau_mean(neg, p[op.n_pos:-1], 3)
+        start = _tau_mean(neg, p[op.n_pos:op.n_pos + op.n_neg], 3)
         for _ in range(steps):
             p = op.A @ p
-        assert p[op.n_pos:-1].sum() == pytest.approx(1.0, abs=1e-9)  # no flip, no escape, nothing lost
-        moved[max_sub] = _tau_mean(neg, p[op.n_pos:-1], 3) - start
+        assert p[op.n_pos:op.n_pos + op.n_neg].sum() == pytest.approx(1.0, abs=1e-9)  # no flip, no escape, nothing lost
+        moved[max_sub] = _tau_mean(neg, p[op.n_pos:op.n_pos + op.n_neg], 3) - start
     true = float(mc.mean()) - start_mc
     assert true == pytest.approx(steps * v, rel=0.02)  # the drift of tau is e z0 per step
     assert moved[64] == pytest.approx(true, rel=0.01)
