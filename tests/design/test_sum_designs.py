@@ -75,6 +75,7 @@ def test_tv_design_is_exact_at_64():
     assert best["a"] == pytest.approx(1.0, rel=1e-9)  # the bias is TV itself (unit strength)
 
 
+@pytest.mark.slow  # the robust-PCA solver runs for the target and for the sum on 16 points (about 30 s on 2 shared cores)
 def test_sparse_plus_low_rank_design_is_exact_at_12_by_12():
     res = design({"target": {"kind": "sparse_plus_low_rank"}, "shape": [12, 12], **SMALL})
     best = res["best"]
@@ -106,6 +107,7 @@ def test_the_ranking_puts_trainable_exact_designs_first():
     assert sorted([smooth, {**sharp, "finite_slope": True}], key=rank_key)[0]["id"] == "b"  # then the fit
 
 
+@pytest.mark.slow  # d = 10^6: the full-size check (3 points) and the slice's search (about 35 s on 2 shared cores)
 def test_layer_sized_tv_design_is_exact():
     res = design({"target": {"kind": "tv"}, "shape": [1_000_000], **SMALL})
     assert res["exact"] and res["best"]["family"] == "sum" and res["scored_at"]["shape"] == [1024]
