@@ -26,7 +26,13 @@ def main(argv=None):
     p.add_argument("--groups", default=None, help="comma-separated group indices (default: all)")
     p.add_argument("--rows", default=None, help="comma-separated rows group:fraction_index (0, 1, 2 for 0.05, 0.2, 0.5)")
     p.add_argument("--out", required=True, help="JSON lines, one row each")
+    p.add_argument("--map-check", default=None,
+                   help="instead: for the rows of this JSON-lines file (with 'run'), run --map-chains chains of the "
+                        "slice map (numpy) and compare mean, variance, fraction at z < 0, diverged chains with the run law")
+    p.add_argument("--map-chains", type=int, default=4096)
     args = p.parse_args(argv)
+    if args.map_check:
+        return map_check(args)
 
     from designer.validate._finite_step import NoiseLaw
     from designer.validate._finite_step_check import finite_step_table, run_slice_chains, table_settings
@@ -68,6 +74,42 @@ def main(argv=None):
                 fh.write(json.dumps(row) + "\n")
             fh.flush()
             print(g, noise, depth, z0, f"{time.perf_counter() - t0:.0f} s", res["seconds"], flush=True)
+
+
+def map_check(args):
+    import math
+
+    from designer.validate._finite_step import NoiseLaw, SliceChain
+    from designer.validate._finite_step_check import map_chains
+
+    with open(args.map_check, encoding="utf-8") as fh, open(args.out, "a", encoding="utf-8") as out:
+        for line in fh:
+            row = json.loads(line)
+            su, law = row["setup"], row.get("run", {}).get("law")
+            if law is None:
+                continue
+            noise = NoiseLaw("gaussian" if su["noise"] == "gaussian" else "student_t")
+            chain = SliceChain(su["z0"], su["eta"], su["noise_scale"], su["depth"], noise)
+            z, fin = map_chains(chain, args.map_chains, su["burn"], su["steps"], su["every"], seed=12345)
+            k = z[fin]
+            n = len(k)
+            per_mean, per_neg = k.mean(axis=1), np.mean(k < 0, axis=1)
+            per_m2 = (k**2).mean(axis=1)
+            mean, var = float(k.mean()), float(k.var())
+            se_mean = float(per_mean.std() / math.sqrt(n))
+            se_var = math.sqrt((per_m2.std() / math.sqrt(n)) ** 2 + (2 * mean * se_mean) ** 2)
+            res = {"setup": su, "chains": args.map_chains, "diverged": int((~fin).sum()),
+                   "expected_diverged": args.map_chains * (1 - law["survival"]),
+                   "mean": mean, "se_mean": se_mean, "law_mean": law["mean"], "variance": var, "se_variance": se_var,
+                   "law_variance": law["variance"], "negative_fraction": float(per_neg.mean()),
+                   "se_negative_fraction": float(per_neg.std() / math.sqrt(n)), "law_negative": law["negative_mass"]}
+            out.write(json.dumps(res) + "\n")
+            out.flush()
+            print(su["noise"], su["depth"], su["z0"], su["fraction_of_edge"],
+                  f"mean {mean:.5g} +- {se_mean:.2g} (law {law['mean']:.5g}), var {var:.5g} +- {se_var:.2g} "
+                  f"(law {law['variance']:.5g}), z<0 {per_neg.mean():.4f} +- {res['se_negative_fraction']:.4f} "
+                  f"(law {law['negative_mass']:.4f}), diverged {res['diverged']} (expected {res['expected_diverged']:.1f})",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def _declared(route) -> frozenset[str]:
     return names
 
 
-def refuse_unknown_query_parameters(request: Request) -> None:
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """Async on purpose: a plain ``def`` dependency would cost every request a thread-pool hop."""
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return

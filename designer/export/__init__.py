@@ -53,7 +53,33 @@ def _unknown(field: str, kind: str, known) -> DesignerInputError:
 
 # -- pieces: key -> (template name, values from the validated spec) ------------------------------
 
-BASES = {"identity": "BASIS_IDENTITY", "cosine": "BASIS_COSINE", "cumsum": "BASIS_CUMSUM", "haar": "BASIS_HAAR"}
+BASES = {"identity": "BASIS_IDENTITY", "cosine": "BASIS_COSINE", "cumsum": "BASIS_CUMSUM", "haar": "BASIS_HAAR",
+         "cumsum2d": "BASIS_CUMSUM2D", "matrix": "BASIS_MATRIX"}
+#: The bases of vector and of matrix predictors (``matrix``: a given matrix on the flattened predictor).
+VECTOR_BASES, MATRIX_BASES = ("identity", "cosine", "cumsum", "haar", "matrix"), ("identity", "cumsum2d", "matrix")
+#: Largest side of a given matrix written into an exported module (it holds B and its inverse as
+#: literals: at 256, about 2.6 MB of source).
+EXPORT_MAX_MATRIX = 256
+
+
+def _basis(spec, fam_basis, shape: tuple[int, ...]) -> tuple[str, tuple[str, dict]]:
+    """``(name, piece)`` of the family's fixed linear map; a given matrix is written as literals."""
+    name = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
+    if name not in BASES:
+        raise _unknown("param.basis", name, BASES)
+    allowed = VECTOR_BASES if len(shape) == 1 else MATRIX_BASES
+    if name not in allowed:
+        raise DesignerInputError("param.basis", f"basis {name!r} does not apply to predictors of shape {list(shape)}; "
+                                                f"exportable: {', '.join(allowed)}")
+    if name != "matrix":
+        return name, (BASES[name], {})
+    side = int(fam_basis.values.shape[0])
+    if side > EXPORT_MAX_MATRIX:
+        raise DesignerInputError("param.basis.values", f"a given matrix is exported up to side {EXPORT_MAX_MATRIX} "
+                                                       f"(written out as literals), got {side}")
+    rows = lambda a, f: "(" + ", ".join(_nums(r, f"{f}[{i}]") for i, r in enumerate(a)) + ",)"
+    return name, (BASES[name], {"values": rows(fam_basis.values, "param.basis.values"),
+                                "inverse": rows(fam_basis.inverse, "param.basis.inverse")})
 
 TRANSFORMS: dict[str, tuple[str, Callable[[Any], dict]]] = {
     "identity": ("TRANSFORM_IDENTITY", lambda t: {}),
@@ -77,19 +103,15 @@ def _table_values(spec) -> dict:
 
 def _hadamard(spec, fam) -> tuple[str, list]:
     tkind = spec.transform.kind if spec.transform is not None else "identity"
-    basis = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
-    if basis not in BASES:
-        raise _unknown("param.basis", basis, BASES)
     shape = tuple(int(s) for s in fam.predictor_shape)
-    if len(shape) != 1 and basis != "identity":
-        raise DesignerInputError("param", f"export supports matrix Hadamard predictors with the identity basis only, got basis {basis}")
+    basis, basis_piece = _basis(spec, fam.basis, shape)
     if tkind not in TRANSFORMS:
         raise _unknown("param.transform.kind", tkind, TRANSFORMS)
     tname, tvalues = TRANSFORMS[tkind]
     title = f"Hadamard product of depth {fam.depth} (basis {basis}, transform {tkind})"
     return title, [("HADAMARD", {"depth": _int(fam.depth, "param.depth"), "dim": _int(math.prod(shape), "param.dim"),
                                  "shape": repr(shape)}),
-                   (BASES[basis], {}), (tname, tvalues(spec.transform) if spec.transform is not None else {})]
+                   basis_piece, (tname, tvalues(spec.transform) if spec.transform is not None else {})]
 
 
 def _group_hadamard(spec, fam):
@@ -128,12 +150,10 @@ def _free(spec, fam):
 
 
 def _linear(spec, fam):
-    basis = spec.basis if isinstance(spec.basis, str) else getattr(spec.basis, "kind", type(spec.basis).__name__)
-    if basis not in BASES:
-        raise _unknown("param.basis", basis, BASES)
     if len(fam.predictor_shape) != 1:
         raise DesignerInputError("param", f"export supports vector linear maps, got shape {list(fam.predictor_shape)}")
-    return f"Linear map (basis {basis})", [("LINEAR", {"dim": _int(int(fam.predictor_shape[0]), "param.dim")}), (BASES[basis], {})]
+    basis, basis_piece = _basis(spec, fam.basis, tuple(fam.predictor_shape))
+    return f"Linear map (basis {basis})", [("LINEAR", {"dim": _int(int(fam.predictor_shape[0]), "param.dim")}), basis_piece]
 
 
 def _sum(spec, fam):

@@ -234,6 +234,41 @@ def analysis(z):
     return jnp.diff(z, prepend=jnp.zeros_like(z[:1]))
 '''
 
+BASIS_CUMSUM2D = '''
+
+def synthesis(c):
+    """B: 2-D cumulative sum, Z_ij = sum_(a <= i, b <= j) C_ab (sparse C = piecewise-constant blocks)."""
+    return jnp.cumsum(jnp.cumsum(c, axis=-2), axis=-1)
+
+
+def analysis(z):
+    """B^-1: first differences along the rows, then along the columns."""
+    rows = jnp.diff(z, axis=-2, prepend=jnp.zeros_like(z[..., :1, :]))
+    return jnp.diff(rows, axis=-1, prepend=jnp.zeros_like(rows[..., :, :1]))
+'''
+
+BASIS_MATRIX = '''
+
+#: The given matrix B and its inverse (float64 nested tuples; the inverse computed by the
+#: designer), acting on the row-major flattened predictor.
+_B = $values
+_B_INV = $inverse
+
+
+def _apply(a, x):
+    return (jnp.asarray(a, x.dtype) @ x.reshape(-1)).reshape(x.shape)
+
+
+def synthesis(c):
+    """z = B c."""
+    return _apply(_B, c)
+
+
+def analysis(z):
+    """c = B^-1 z."""
+    return _apply(_B_INV, z)
+'''
+
 BASIS_COSINE = '''
 
 def _dct_matrix(d):

@@ -244,6 +244,41 @@ def analysis(z):
     return torch.diff(z, prepend=torch.zeros_like(z[:1]))
 '''
 
+BASIS_CUMSUM2D = '''
+
+def synthesis(c):
+    """B: 2-D cumulative sum, Z_ij = sum_(a <= i, b <= j) C_ab (sparse C = piecewise-constant blocks)."""
+    return torch.cumsum(torch.cumsum(c, -2), -1)
+
+
+def analysis(z):
+    """B^-1: first differences along the rows, then along the columns."""
+    rows = torch.diff(z, dim=-2, prepend=torch.zeros_like(z[..., :1, :]))
+    return torch.diff(rows, dim=-1, prepend=torch.zeros_like(rows[..., :, :1]))
+'''
+
+BASIS_MATRIX = '''
+
+#: The given matrix B and its inverse (float64; the inverse computed by the designer), acting on
+#: the row-major flattened predictor.
+_B = torch.tensor($values, dtype=torch.float64)
+_B_INV = torch.tensor($inverse, dtype=torch.float64)
+
+
+def _apply(a, x):
+    return (a.to(x.dtype) @ x.reshape(-1)).reshape(x.shape)
+
+
+def synthesis(c):
+    """z = B c."""
+    return _apply(_B, c)
+
+
+def analysis(z):
+    """c = B^-1 z."""
+    return _apply(_B_INV, z)
+'''
+
 BASIS_COSINE = '''
 
 def _dct_matrix(d):

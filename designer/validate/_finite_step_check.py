@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats as st
 
+from ..errors import DesignerInputError
 from ..simulate import Simulator
 from ..simulate.tasks._base import PredictorTask
 from ._finite_step import NoiseLaw, SliceChain, gamma_law, paper_law, small_step_law, stationary_law
@@ -93,6 +94,27 @@ def run_slice_chains(z0: float, etas, scales, depth: int = 2, noise: NoiseLaw | 
     z = np.asarray(res.records["z"], np.float64).reshape(k, chains, -1)
     finite = (res.status == 0).reshape(k, chains)
     return z, finite
+
+
+def map_chains(chain: SliceChain, chains: int, burn: int, steps: int, every: int, seed: int = 0, start: float | None = None):
+    """Chains of the slice map itself (numpy, vectorised over chains; the map is the simulator's step
+    to 1e-12, tests/validate): ``(records (chains, steps // every), finite at the end)``. Gaussian or
+    Student-t noise; cheap enough for thousands of chains, to check a row beyond 256 simulator chains.
+    A chain is marked diverged once ``|z|`` passes 1e150 (the simulator's float64 overflows soon after)."""
+    if chain.noise.law == "alpha_stable":
+        raise DesignerInputError("noise.law", "map_chains draws gaussian or student_t noise")
+    rng = np.random.default_rng(seed)
+    draw = (lambda n: rng.standard_normal(n)) if chain.noise.law == "gaussian" else \
+        (lambda n: rng.standard_t(chain.noise.df, n) * chain.noise._t_scale)
+    z = np.full(chains, chain.z0 if start is None else float(start))
+    rec = np.empty((chains, steps // every))
+    with np.errstate(all="ignore"):
+        for t in range(burn + steps):
+            z = chain.step(z, draw(chains))
+            z = np.where(np.isfinite(z) & (np.abs(z) < 1e150), z, np.nan)
+            if t >= burn and (t - burn + 1) % every == 0:
+                rec[:, (t - burn + 1) // every - 1] = z
+    return rec, np.isfinite(rec[:, -1])
 
 
 def _ks(x, law) -> float | None:
@@ -235,8 +257,7 @@ def finite_step_check(z0: float = 3.0, eta: float = 0.01, scale: float = 1.0, de
                  ", ".join(f"{k} {v:.4f}" for k, v in ks.items()) + f" (floor {out['ks_floor']:.4f})")
         if run is not None and "ks" in out["run"]:
             r = out["run"]
-            title += (f"\nrun law (all records, {100 * r['negative_fraction']:.1f}% at z<0): KS {r['ks']:.4f}"
-                      f" (floor {r['ks_floor']:.4f}); the histogram shows z > 0 only")
+            title += f"\nrun law: KS {r['ks']:.4f} (floor {r['ks_floor']:.4f}), {100 * r['negative_fraction']:.1f}% at z<0 (not shown)"
         plot_stationary([{"title": title, "samples": x, "densities": dens}], plot)
         out["plot"] = str(plot)
     return out
@@ -296,4 +317,4 @@ def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5)
             "settings": {"q": q, "c": c, "chains": chains, "burn": burn, "steps": steps, "every": every}}
 
 
-__all__ = ["VectorTarget", "compare", "compare_run", "finite_step_check", "finite_step_table", "run_slice_chains", "table_settings"]
+__all__ = ["VectorTarget", "compare", "compare_run", "finite_step_check", "map_chains", "finite_step_table", "run_slice_chains", "table_settings"]

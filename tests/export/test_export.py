@@ -11,7 +11,7 @@ import pytest
 
 from designer.cli import main
 from designer.errors import DesignerInputError
-from designer.export import ARTIFACT_NAMES, export_design
+from designer.export import ARTIFACT_NAMES, EXPORT_MAX_MATRIX, export_design
 from designer.families import build_family
 
 torch = pytest.importorskip("torch")
@@ -154,9 +154,35 @@ SPECS = [
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['family']}-{s.get('basis', s.get('symmetry', ''))}")
 def test_every_piece_agrees_with_the_library_family(spec, tmp_path):
-    fam = build_family(spec)
-    P = load(tmp_path, export_design(entry(spec), "torch"), "p_t")
-    J = load(tmp_path, export_design(entry(spec), "jax"), "p_j")
+    _agrees_with_the_library(spec, None, tmp_path)
+
+
+def _well_conditioned(n, seed):
+    q = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, n)))[0]
+    return (q * np.linspace(0.5, 2.0, n)).tolist()  # singular values 0.5 .. 2
+
+
+GIVEN_BASES = [  # the 2-D cumulative sum and given matrices (vectors, matrices, a linear map, a sum)
+    ({"family": "hadamard", "depth": 2, "basis": "cumsum2d"}, (3, 4)),
+    ({"family": "hadamard", "depth": 3, "basis": {"kind": "matrix", "values": _well_conditioned(5, 0)}}, (5,)),
+    ({"family": "hadamard", "depth": 2, "basis": {"kind": "matrix", "values": _well_conditioned(6, 1)},
+      "transform": {"kind": "asinh", "scale": 0.5}}, (2, 3)),
+    ({"family": "linear", "basis": {"kind": "matrix", "values": _well_conditioned(4, 2)}}, (4,)),
+]
+
+
+@pytest.mark.parametrize("spec, shape", GIVEN_BASES, ids=["cumsum2d", "matrix-vector", "matrix-matrix", "linear-matrix"])
+def test_given_and_2d_bases_export_the_librarys_map(spec, shape, tmp_path):
+    _agrees_with_the_library(spec, shape, tmp_path)
+
+
+def _agrees_with_the_library(spec, shape, tmp_path):
+    fam = build_family(spec, shape)
+    e = entry(spec)
+    if shape is not None:
+        e["shape"] = list(shape)
+    P = load(tmp_path, export_design(e, "torch"), "p_t")
+    J = load(tmp_path, export_design(e, "jax"), "p_j")
     assert P.NAMES == J.NAMES and set(P.NAMES) == set(fam.param_shapes())
     rng = np.random.default_rng(1)
     params = {k: rng.normal(size=s) for k, s in fam.param_shapes().items()}
@@ -238,6 +264,11 @@ def test_bad_input_names_the_field(design_result, tmp_path, capsys):
     with pytest.raises(DesignerInputError) as err:
         export_design(entry({"family": "hadamard", "dim": 8, "transform": {"kind": "exp"}}), "jax")
     assert err.value.field.startswith("param.") and "transform" in err.value.field
+    big = entry({"family": "hadamard", "basis": {"kind": "matrix", "values": _well_conditioned(EXPORT_MAX_MATRIX + 1, 3)}})
+    big["shape"] = [EXPORT_MAX_MATRIX + 1]
+    with pytest.raises(DesignerInputError) as err:  # a given matrix is written out as literals: bounded
+        export_design(big, "torch")
+    assert err.value.field == "param.basis.values" and str(EXPORT_MAX_MATRIX) in err.value.message
     bad = entry({"family": "hadamard", "dim": 8})
     bad["best"]["mechanism_spec"] = None
     with pytest.raises(DesignerInputError) as err:
@@ -265,15 +296,16 @@ def test_text_of_the_request_never_reaches_the_code():
     assert "pwned" not in src and "SystemExit" not in src and "import os" not in src
 
 
-SUMS = [  # tv (a free offset before cumsum), robust PCA (low rank + sparse), Huber (hadamard + linear)
+SUMS = [  # tv (a free offset before cumsum), robust PCA (low rank + sparse), Huber (hadamard + linear), 2-D cumsum
     ({"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum"}]}, (6,)),
     ({"family": "sum", "terms": [{"family": "matrix_product"}, {"family": "hadamard"}], "weights": [1.0, 2.5]}, (4, 3)),
     ({"family": "sum", "terms": [{"family": "hadamard", "depth": 3, "transform": TABLE}, {"family": "linear", "basis": "cosine"}],
       "weights": [1.0, 0.5]}, (8,)),
+    ({"family": "sum", "terms": [{"family": "free"}, {"family": "hadamard", "basis": "cumsum2d"}]}, (3, 4)),
 ]
 
 
-@pytest.mark.parametrize("spec, shape", SUMS, ids=["tv", "robust_pca", "huber_like"])
+@pytest.mark.parametrize("spec, shape", SUMS, ids=["tv", "robust_pca", "huber_like", "cumsum2d"])
 def test_sums_export_the_librarys_predictor_and_spare_free_terms(spec, shape, tmp_path):
     fam = build_family(spec, shape)
     e = entry(spec)

@@ -18,7 +18,7 @@ import scipy.stats as st
 from designer.errors import DesignerInputError
 from designer.simulate import Simulator
 from designer.validate._finite_step import NoiseLaw, SliceChain, stationary_law
-from designer.validate._finite_step_check import VectorTarget, compare_run, table_settings
+from designer.validate._finite_step_check import VectorTarget, compare_run, map_chains, table_settings
 from designer.validate._run_law import creep_tau, divergence_point, grids, operator, propagate, run_law
 
 
@@ -107,25 +107,11 @@ def test_run_law_conserves_mass_and_tends_to_the_stationary_law():
     assert np.max(np.abs(law.cdf(z) - stat.cdf(z))) < 2e-3
     # the transient from a start far from z0: records at steps 1..8 against 200k chains of the map
     early = run_law(chain, 8, 0, 1, start=0.4)
-    z, fin = _numpy_chains(chain, 200_000, 0, 8, 1, seed=3, start=0.4)
+    z, fin = map_chains(chain, 200_000, 0, 8, 1, seed=3, start=0.4)
     out = compare_run(z, fin, early)
     assert fin.all() and early.mean < stat.mean - 0.1  # far from the stationary law
     assert abs(early.mean - out["mean"]) < 4 * out["se_mean"] and abs(early.variance - out["variance"]) < 4 * out["se_variance"]
     assert out["ks"] < 0.005
-
-
-def _numpy_chains(chain, chains, burn, steps, every, seed, start=None):
-    """The chain's map with Gaussian noise (the simulator's step, to 1e-12), vectorised over chains."""
-    rng = np.random.default_rng(seed)
-    z = np.full(chains, chain.z0 if start is None else start)
-    rec = np.empty((chains, steps // every))
-    with np.errstate(all="ignore"):
-        for t in range(burn + steps):
-            z = chain.step(z, rng.standard_normal(chains))
-            z = np.where(np.isfinite(z) & (np.abs(z) < 1e150), z, np.nan)
-            if t >= burn and (t - burn + 1) % every == 0:
-                rec[:, (t - burn + 1) // every - 1] = z
-    return rec, np.isfinite(rec[:, -1])
 
 
 @pytest.mark.slow
@@ -139,7 +125,7 @@ def test_run_law_against_chains_where_the_quasi_stationary_law_misses():
     chain = SliceChain(0.3, eta, s, 3)
     burn, steps, every = 200, 1000, 5
     law = run_law(chain, steps, burn, every)
-    z, fin = _numpy_chains(chain, 256, burn, steps, every, seed=1)
+    z, fin = map_chains(chain, 256, burn, steps, every, seed=1)
     out = compare_run(z, fin, law)
     assert abs(law.mean - out["mean"]) < 3 * out["se_mean"]
     assert abs(law.variance - out["variance"]) < 3 * out["se_variance"]
