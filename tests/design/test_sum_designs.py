@@ -160,3 +160,27 @@ def test_fused_lasso_is_not_exact_and_the_note_says_what_would_be():
     res = design({"target": {"kind": "fused_lasso", "lambda": 0.5}, "shape": [8], **SMALL})
     assert not res["exact"] and res["fit_error"] > 1e-3
     assert "coarea" in res["note"] and "overcomplete" in res["note"]
+
+
+def test_finite_slope_is_read_off_the_transform():
+    """psi'(0) is finite unless psi^-1 = r starts flat (r'(0) = 0: Huber's t^2/2) or psi is a power below 1."""
+    import jax.numpy as jnp
+
+    from designer.constructive import exact_design
+    from designer.families import build_family
+
+    def slope(param):
+        return build_family(param, (4,)).finite_slope
+
+    huber_table = exact_design(lambda t: jnp.where(t <= 1.0, 0.5 * t * t, t - 0.5), "weight_decay", breakpoints=(1.0,)).param
+    elastic_table = exact_design(lambda t: t + 0.5 * t * t, "weight_decay").param
+    assert slope(huber_table) is False and slope(elastic_table) is True
+    assert slope({"family": "hadamard", "transform": {"kind": "signed_power", "exponent": 0.5}}) is False
+    assert slope({"family": "hadamard", "transform": {"kind": "signed_power", "exponent": 1.5}}) is True
+    assert slope({"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}]}) is True
+    assert slope({"family": "sum", "terms": [huber_table, {"family": "linear"}]}) is False
+
+
+def test_elastic_net_declares_no_sum():
+    # |z|_1 + (mu/2)|z|^2 is a sum of penalties, not an infimal convolution: no sum of parameterizations has it as bias
+    assert SumSpec.design_candidates(_problem({"kind": "elastic_net", "l1_ratio": 0.5}, [8])) == []
