@@ -152,9 +152,3 @@ def test_sparse_plus_low_rank_design_is_the_matrix_product_plus_hadamard_sum():
     values = evaluate_points(best["param"], best["mechanism_spec"], pts.tolist())["values"]
     err, a = _affine(values, oracle)
     assert err < 1e-6 and a == pytest.approx(res["strength"], rel=1e-6)
-
-
-def test_fused_lasso_is_not_exact_and_the_note_says_what_would_be():
-    res = design({"target": {"kind": "fused_lasso", "lambda": 0.5}, "shape": [8], **SMALL})
-    assert not res["exact"] and res["fit_error"] > 1e-3
-    assert "coarea" in res["note"] and "overcomplete" in res["note"]
