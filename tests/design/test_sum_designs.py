@@ -156,12 +156,6 @@ def test_sparse_plus_low_rank_design_is_the_matrix_product_plus_hadamard_sum():
     assert err < 1e-6 and a == pytest.approx(res["strength"], rel=1e-6)
 
 
-def test_fused_lasso_is_not_exact_and_the_note_says_what_would_be():
-    res = design({"target": {"kind": "fused_lasso", "lambda": 0.5}, "shape": [8], **SMALL})
-    assert not res["exact"] and res["fit_error"] > 1e-3
-    assert "coarea" in res["note"] and "overcomplete" in res["note"]
-
-
 def test_finite_slope_is_read_off_the_transform():
     """psi'(0) is finite unless psi^-1 = r starts flat (r'(0) = 0: Huber's t^2/2) or psi is a power below 1."""
     import jax.numpy as jnp
