@@ -19,8 +19,8 @@ is in it). Hence
   The engine's value is ``|w*|^2 / 2`` at the balanced point below (the layer-cake minimiser, an
   independent computation); the numerical fibre minimum (:mod:`designer.fibre`, from the least-norm
   split, up to ``_ENGINE_MAX_DIM`` entries) agrees with both in the tests;
-- label noise: the fibre minimum of the Hessian trace (a weighted L1 synthesis problem with weights
-  ``2 |I| / c_I^2``, not the fused lasso), computed by the engine's numerical fibre minimum, without
+- label noise: the fibre minimum of the Hessian trace (identity second moment: the weighted L1
+  synthesis problem ``min sum_I 2 (|I| / c_I) |y_I|``, not the fused lasso), computed by the engine's numerical fibre minimum, without
   a closed form, up to ``_ENGINE_MAX_DIM`` entries; the design search does not propose it;
 - the gauge bias is refused: there is no single orbit.
 

@@ -134,3 +134,20 @@ def test_weight_decay_bias_through_the_public_entry_point():
     z = [[0.0, 1.0, 1.0, -2.0, 0.0]]
     out = evaluate_points({"family": "interval_hadamard", "lambda": 0.5}, {"kind": "weight_decay", "strength": 2.0}, z)
     assert out["values"][0] == pytest.approx(2.0 * (1 + 0 + 3 + 2 + 0.5 * 4), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_label_noise_is_the_weighted_synthesis_minimum():
+    # label noise (identity second moment): min sum_I 2 |B e_I|^2 |x_I| = min sum_I 2 (|I| / c_I) |y_I|
+    # over z = sum_I y_I 1_I, here by the engine's numerical fibre minimum, against HiGHS
+    d, lam = 3, 0.8
+    fam = build_family({"family": "interval_hadamard", "lambda": lam}, (d,))
+    ln = build_mechanism({"kind": "label_noise"}, fam)
+    zs = RNG.standard_normal((2, d)) * 2.0
+    engine = np.asarray(jax.jit(jax.vmap(lambda z: ln.shape(fam, z)))(jnp.asarray(zs)))
+    a, b = intervals(d)
+    weights = 2.0 * (b - a + 1) / atom_costs(d, lam)
+    m = _dictionary(d)
+    for z, got in zip(zs, engine):
+        res = linprog(np.concatenate([weights, weights]), A_eq=np.hstack([m, -m]), b_eq=z, bounds=(0, None), method="highs")
+        assert got == pytest.approx(res.fun, rel=1e-7)
