@@ -122,6 +122,12 @@ def init_fn(family, scale: float, dtype, kind: str = "zero_product"):
     if getattr(family, "name", "") == "matrix_product":
         std = scale / math.sqrt(family.rank)
         return lambda key: family.init_params(key, std, dtype)
+    if getattr(family, "name", "") == "sum":
+        # each term by its own rule, at scale / sqrt(w_k) for a product term (a weighted depth-2
+        # term then starts at the size an unweighted one would: w (scale / sqrt(w))^2 = scale^2)
+        inits = [init_fn(t, scale / math.sqrt(w) if t.n_generators else scale, dtype, kind)
+                 for t, w in zip(family.terms, family.weights)]
+        return lambda key: family.join([f(k) for f, k in zip(inits, jax.random.split(key, len(inits)))])
     return lambda key: family.init_params(key, scale, dtype)
 
 

@@ -1,7 +1,6 @@
 """'designer design' end to end, the jobs seam and the catalogue."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -16,8 +15,8 @@ from designer.targets import TARGETS
 
 
 def _cli(*args, tmp_path):
-    env = {**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "designer.cli", "design", *args], capture_output=True, text=True, env=env, timeout=300)
+    # the run's JAX cache (DESIGNER_JAX_CACHE, set by tests/conftest.py): programs the tests compiled are reused
+    return subprocess.run([sys.executable, "-m", "designer.cli", "design", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_end_to_end(tmp_path):

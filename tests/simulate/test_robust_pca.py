@@ -13,9 +13,13 @@ from designer.simulate import Simulator, build_task
 SPEC = {"kind": "robust_pca", "rows": 7, "cols": 9, "rank": 2, "corruption": 0.15, "magnitude": 4.0}
 
 
+#: one compile per task (a frozen dataclass, hashable), reused by every seed
+_GENERATE = jax.jit(lambda task, key: task.generate(key, jnp.float64), static_argnums=0)
+
+
 def _data(spec, seed=0):
     task = build_task(spec)
-    return task, jax.tree_util.tree_map(np.asarray, jax.jit(lambda k: task.generate(k, jnp.float64))(jax.random.PRNGKey(seed)))
+    return task, jax.tree_util.tree_map(np.asarray, _GENERATE(task, jax.random.PRNGKey(seed)))
 
 
 def test_data_is_low_rank_plus_exactly_k_corruptions():

@@ -37,7 +37,9 @@ def test_the_form_offers_every_catalog_target_and_a_new_entry_without_code(catal
     # mechanisms and the validation task come from the job spec's schema
     assert _node(form, "mechanisms")["choices"] == ["gauge", "weight_decay", "label_noise"]
     task = _node(_node(form, "validate")["fields"], "task")
-    assert {"sparse_regression", "matrix_sensing"} <= {b["name"] for b in task["branches"]}
+    from designer.simulate.tasks import TASKS
+
+    assert {b["name"] for b in task["branches"]} == set(TASKS)  # every task of the simulator's registry
 
     extended = {**catalog, "targets": [*catalog["targets"], {"name": "new_target", "description": "a new one", "knobs": [
         {"name": "alpha", "type": "number", "minimum": 0, "maximum": 1, "default": 0.5}]}]}

@@ -37,7 +37,9 @@ def rpca_design(shape, lam=None):
 
 def huber_design(d, delta):
     """z = (1/delta) (u * v) + x under weight decay: min_{a+b=z} delta |a| + |b|^2/2 = Huber_delta (theory 5.1)."""
-    param = {"family": "sum", "terms": [{"family": "hadamard", "depth": 2}, {"family": "linear"}], "weights": [1.0 / delta, 1.0]}
+    param = {"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}], "weights": [1.0 / delta, 1.0]}
+    made = build_target({"kind": "huber", "delta": delta}, (d,)).sum_designs((d,))[0]  # the sum the design search proposes
+    assert made["param"] == param and made["mechanisms"] == ("weight_decay",)
     return _design({"kind": "huber", "delta": delta}, (d,), param)
 
 
@@ -104,6 +106,8 @@ def test_huber_design_validates_against_cvxpy():
     v, s = out["verdict"], out["solver"]
     assert v["delivered"] is True and "Huber" in v["reference"], v["message"]
     assert abs(v["relative_gap"][0]) <= 1e-4 and s["relative_distance"]["max"] <= 1e-3
+    # the weighted Hadamard term starts at init_scale / sqrt(1 / delta): GD converges by its own rule
+    assert out["training"]["stopped_by"].startswith("relative change"), out["training"]["stopped_by"]
 
 
 def test_design_of_the_wrong_shape_names_the_task():
