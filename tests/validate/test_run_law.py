@@ -88,7 +88,6 @@ def test_creeping_on_the_negative_side_moves_at_the_maps_speed():
     assert moved[1] < 0.5 * true  # the centre-point transition holds the mass
 
 
-@pytest.mark.slow
 def test_run_law_conserves_mass_and_tends_to_the_stationary_law():
     """Depth 2 (one side): every column of the operator sums to 1 with escape and the sink, and
     after a burn-in of many relaxation times the law of the run is the stationary law."""
@@ -114,7 +113,6 @@ def test_run_law_conserves_mass_and_tends_to_the_stationary_law():
     assert out["ks"] < 0.005
 
 
-@pytest.mark.slow
 def test_run_law_against_chains_where_the_quasi_stationary_law_misses():
     """Depth 3, z0 = 0.3, half the edge (the findings table's row that missed by 31% in the mean):
     chains of the exact map cross to z < 0 and creep toward 0. The run law, on both sides, against
