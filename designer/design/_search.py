@@ -466,8 +466,14 @@ def _at_full_size(result: dict, req: DesignRequest, target, small: Problem) -> d
     result["candidates"], result["candidates_scored"] = kept, len(kept)
     result["dropped_at_full_size"] = dropped
     if kept[0] is not result["best"]:
-        result["fit_error"] = kept[0]["fit_error"]
-        result["exact"] = kept[0]["fit_error"] <= EXACT_FIT
+        old, new = result["best"], kept[0]
+        result["fit_error"] = new["fit_error"]
+        result["exact"] = new["fit_error"] <= EXACT_FIT
+        why = next((d["reason"] for d in dropped if d["id"] == old["id"]), "")
+        result["note"] = (
+            f"{old['description']} fits the target on the slice (fit error {old['fit_error']:.3g}) but does not build "
+            f"at the shape {list(shape)} ({why}). At that shape the best is {new['description']} "
+            f"(fit error {new['fit_error']:.3g}{'' if result['exact'] else ', not exact'}).")
     result["best"] = kept[0]
     result["shape"] = list(shape)
     result["target"] = req.target.model_dump(mode="json")

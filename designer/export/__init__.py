@@ -119,6 +119,11 @@ def _group_hadamard(spec, fam):
             [("GROUP_HADAMARD", {"dim": _int(fam.dim, "param.dim"), "group_size": _int(fam.group_size, "param.group_size")})])
 
 
+def _interval_hadamard(spec, fam):
+    return (f"Hadamard product of depth 2 behind the interval dictionary (lambda {float(fam.lam):g})",
+            [("INTERVAL_HADAMARD", {"dim": _int(fam.dim, "param.dim"), "lam": _num(float(fam.lam), "param.lambda")})])
+
+
 def _matrix_product(spec, fam):
     return (f"Matrix product of depth {fam.depth}, rank {fam.rank}",
             [("MATRIX_PRODUCT", {"names": repr(tuple(f"W{k + 1}" for k in range(int(fam.depth)))),
@@ -168,6 +173,7 @@ FAMILY_PIECES: dict[str, Callable] = {
     "sum": _sum,
     "hadamard": _hadamard,
     "group_hadamard": _group_hadamard,
+    "interval_hadamard": _interval_hadamard,
     "matrix_product": _matrix_product,
     "scalar_product": _scalar_product,
     "relu_two_layer": _relu_two_layer,

@@ -59,6 +59,59 @@ def init(key, scale=INIT_SCALE, dtype=jnp.float32):
     return {"u": jnp.full((DEPTH, *SHAPE), scale, dtype).at[-1].set(0.0)}
 '''
 
+INTERVAL_HADAMARD = '''
+# -- the parameterization: depth-2 Hadamard product behind the interval dictionary ---------------
+# z = sum_I (u_1,I u_2,I / c_I) 1_I over every interval I = [a, b] of 0..DIM-1,
+# c_I = TV(1_I) + LAM |I| (TV 2 inside, 1 at one end, 0 for the whole range): weight decay gives
+# the fused lasso sum |z_{i+1} - z_i| + LAM sum |z_i| exactly.
+NAMES = ("u",)
+DIM = $dim
+LAM = $lam
+SHAPE = (DIM,)
+
+
+def _intervals():
+    import numpy as np
+
+    a, b = np.triu_indices(DIM)  # ordered by a then b
+    cost = (a > 0).astype(float) + (b < DIM - 1).astype(float) + LAM * (b - a + 1.0)
+    return a, b, cost
+
+
+def predictor(params):
+    """sum_I (u_1,I u_2,I / c_I) 1_I (a difference array and a cumulative sum)."""
+    a, b, cost = _intervals()
+    u = params["u"]
+    y = u[0] * u[1] / jnp.asarray(cost, u.dtype)
+    diff = jnp.zeros(DIM + 1, y.dtype).at[a].add(y).at[b + 1].add(-y)
+    return jnp.cumsum(diff)[:DIM]
+
+
+def _components(z, a, b):
+    # weight of I as a component of {z > t}, t >= 0: max(0, min_I z - max(0, z_{a-1}, z_{b+1}))
+    idx = jnp.arange(DIM)
+    table = jnp.where(idx[None, :] >= idx[:, None], z[None, :], jnp.inf)
+    inner = jax.lax.cummin(table, axis=1)[a, b]
+    left = jnp.where(a > 0, z[jnp.maximum(a - 1, 0)], 0.0)
+    right = jnp.where(b < DIM - 1, z[jnp.minimum(b + 1, DIM - 1)], 0.0)
+    return jnp.maximum(0.0, inner - jnp.maximum(0.0, jnp.maximum(left, right)))
+
+
+def balanced(z):
+    """The least-norm factors with predictor z: the layer-cake split of z into intervals
+    (x_I = c_I y_I), u_1 = sign(x) sqrt|x|, u_2 = sqrt|x|."""
+    a, b, cost = _intervals()
+    x = jnp.asarray(cost, z.dtype) * (_components(z, a, b) - _components(-z, a, b))
+    root = jnp.sqrt(jnp.abs(x))
+    return {"u": jnp.stack([jnp.where(x < 0, -root, root), root])}
+
+
+def init(key, scale=INIT_SCALE, dtype=jnp.float32):
+    """The first factor the constant `scale`, the second 0: z starts at 0 (`key` is not used)."""
+    del key
+    return {"u": jnp.full((2, DIM * (DIM + 1) // 2), scale, dtype).at[-1].set(0.0)}
+'''
+
 GROUP_HADAMARD = '''
 # -- the parameterization: one shared scale per group, z_i = s_g(i) v_i --------------------------
 NAMES = ("s", "v")

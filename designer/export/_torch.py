@@ -69,6 +69,52 @@ def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
     return (u,)
 '''
 
+INTERVAL_HADAMARD = '''
+# -- the parameterization: depth-2 Hadamard product behind the interval dictionary ---------------
+# z = sum_I (u_1,I u_2,I / c_I) 1_I over every interval I = [a, b] of 0..DIM-1,
+# c_I = TV(1_I) + LAM |I| (TV 2 inside, 1 at one end, 0 for the whole range): weight decay gives
+# the fused lasso sum |z_{i+1} - z_i| + LAM sum |z_i| exactly.
+NAMES = ("u",)
+DIM = $dim
+LAM = $lam
+SHAPE = (DIM,)
+_A, _B = torch.triu_indices(DIM, DIM)  # the intervals, ordered by a then b
+_COST = (_A > 0).double() + (_B < DIM - 1).double() + LAM * (_B - _A + 1).double()
+
+
+def predictor(u):
+    """sum_I (u_1,I u_2,I / c_I) 1_I (a difference array and a cumulative sum)."""
+    y = u[0] * u[1] / _COST.to(u.dtype)
+    diff = torch.zeros(DIM + 1, dtype=y.dtype).index_add(0, _A, y).index_add(0, _B + 1, -y)
+    return torch.cumsum(diff, 0)[:DIM]
+
+
+def _components(z):
+    # weight of I as a component of {z > t}, t >= 0: max(0, min_I z - max(0, z_{a-1}, z_{b+1}))
+    idx = torch.arange(DIM)
+    table = torch.where(idx[None, :] >= idx[:, None], z[None, :], torch.full_like(z, math.inf)[None, :])
+    inner = torch.cummin(table, 1).values[_A, _B]
+    zero = torch.zeros_like(inner)
+    left = torch.where(_A > 0, z[(_A - 1).clamp(min=0)], zero)
+    right = torch.where(_B < DIM - 1, z[(_B + 1).clamp(max=DIM - 1)], zero)
+    return torch.clamp(inner - torch.clamp(torch.maximum(left, right), min=0.0), min=0.0)
+
+
+def balanced_factors(z):
+    """The least-norm factors with predictor z: the layer-cake split of z into intervals
+    (x_I = c_I y_I), u_1 = sign(x) sqrt|x|, u_2 = sqrt|x|."""
+    x = _COST.to(z.dtype) * (_components(z) - _components(-z))
+    root = x.abs().sqrt()
+    return (torch.stack([torch.where(x < 0, -root, root), root]),)
+
+
+def initial_factors(scale=INIT_SCALE, generator=None, dtype=torch.float32):
+    """The first factor the constant `scale`, the second 0: z starts at 0 (see the Hadamard piece)."""
+    u = torch.full((2, _A.numel()), float(scale), dtype=dtype)
+    u[-1] = 0.0
+    return (u,)
+'''
+
 GROUP_HADAMARD = '''
 # -- the parameterization: one shared scale per group, z_i = s_g(i) v_i --------------------------
 NAMES = ("s", "v")

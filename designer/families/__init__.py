@@ -13,6 +13,7 @@ from .attention_qk import AttentionQK, AttentionQKSpec
 from .free import Free, FreeSpec
 from .group_hadamard import GroupHadamard, GroupHadamardSpec
 from .hadamard import Hadamard, HadamardSpec
+from .interval_hadamard import IntervalHadamard, IntervalHadamardSpec
 from .linear import Linear, LinearSpec
 from .matrix_product import MatrixProduct, MatrixProductSpec
 from .relu_two_layer import ReluTwoLayer, ReluTwoLayerSpec
@@ -28,6 +29,7 @@ FAMILIES: dict[str, type] = {
     "relu_two_layer": ReluTwoLayerSpec,
     "attention_qk": AttentionQKSpec,
     "linear": LinearSpec,
+    "interval_hadamard": IntervalHadamardSpec,
     "free": FreeSpec,
     "sum": SumSpec,
 }
@@ -51,6 +53,6 @@ def build_family(spec: Any, shape: tuple[int, ...] | None = None) -> Family:
 
 __all__ = [
     "FAMILIES", "Family", "Params", "ParamSpec", "build_family", "parse_param_spec",
-    "AttentionQK", "Free", "GroupHadamard", "Hadamard", "Linear", "MatrixProduct", "ReluTwoLayer",
+    "AttentionQK", "Free", "GroupHadamard", "Hadamard", "IntervalHadamard", "Linear", "MatrixProduct", "ReluTwoLayer",
     "ScalarProduct", "Sum",
 ]

@@ -301,6 +301,8 @@ class SumSpec(BaseModel):
         out = []
         size = math.prod(problem.shape)
         for made in declared(problem.shape):
+            if made["param"].get("family") != "sum":  # another family's declared design
+                continue
             names = " + ".join(t["family"] + (f" ({t['basis']} basis)" if t.get("basis") else "") for t in made["param"]["terms"])
             short = "+".join(t["family"] for t in made["param"]["terms"])
             try:

@@ -30,7 +30,8 @@ class Gauge(Mechanism):
             raise DesignerInputError(
                 "mechanism.kind",
                 f"the gauge bias needs a fibre that is one group orbit (its log det of the Gram on the balanced "
-                f"slice); the fibre of {family.name} is larger (a sum splits z in many ways), so it has no gauge "
+                f"slice); the fibre of {family.name} is larger ({getattr(family, 'fibre_reason', 'a sum splits z in many ways')}), "
+                "so it has no gauge "
                 "bias: use weight_decay or label_noise",
             )
 

@@ -2,6 +2,12 @@
 
 Total variation plus an L1 term: piecewise-constant signals that are also sparse. Its TV part lives
 in the cumulative-sum basis (as for ``tv``), where the default sampling draws the coefficients.
+
+By the coarea formula it is the weighted L1 synthesis norm over interval indicators,
+``min { sum_I (TV(1_I) + lambda |I|) |y_I| : sum_I y_I 1_I = z }``, so a depth-2 Hadamard product
+behind that (overcomplete) dictionary has exactly this weight-decay bias
+(:mod:`designer.families.interval_hadamard`, declared in :meth:`FusedLasso.sum_designs`; up to its
+``MAX_DIM`` entries).
 """
 
 from __future__ import annotations
@@ -22,11 +28,22 @@ from ._base import Target, check_domain
 class FusedLasso(Target):
     lam: jax.Array | float = 1.0
     kind = "fused_lasso"
-    inexact_note = (
-        "The fused lasso is a sum of two norms, not an infimal convolution, so no sum of the registered families is "
-        "exact; by the 1-D coarea formula it equals min_{Bu=z} |u|_1 for the dictionary B of normalized interval "
-        "indicators, so a depth-2 Hadamard product behind that overcomplete map would be exact under weight decay, "
-        "but the designer's linear maps are square and invertible.")
+
+    def sum_designs(self, shape):
+        """The exact design under weight decay: a depth-2 Hadamard product behind the interval dictionary
+        (``lambda > 0``), or, at ``lambda = 0`` (total variation), the free offset plus a cumsum Hadamard product."""
+        lam = float(self.lam)
+        if lam == 0.0:
+            from .tv import TotalVariation
+
+            return TotalVariation().sum_designs(shape)
+        return ({
+            "param": {"family": "interval_hadamard", "lambda": lam},
+            "mechanisms": ("weight_decay",),
+            "rule": "coarea formula: the fused lasso is min sum_I c_I |y_I| over the ways of writing z = sum_I y_I 1_I "
+                    "with interval indicators, c_I = TV(1_I) + lambda |I|; a depth-2 Hadamard product on the atoms "
+                    "1_I / c_I has exactly that weight-decay bias",
+        },)
 
     @property
     def sampling_basis(self):

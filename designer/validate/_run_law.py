@@ -8,7 +8,9 @@ negative side near 0 is absorbing in the limit). What a finite run samples is th
 law. This module computes it with the same transfer operator on a two-sided state:
 
 * **State.** Cells in ``x = log |z|`` on the positive side and, at odd depth, on the negative side;
-  a sink at ``z = 0`` for mass that falls below both grids (tracked, normally negligible); the mass
+  at odd depth two sinks at ``z = 0+`` and ``0-`` for mass that falls below a grid's bottom (a step
+  with a tiny ``|r|`` lands below it; the chains then sit at ``|z| < 1e-10`` for the rest of the run);
+  at even depth that mass goes back to the bottom cell (near 0 the chain grows back at once); the mass
   that leaves above the top ``z_top`` is divergence (escape). ``z_top`` is where the noiseless step
   has ``r = -1`` on the positive side, ``e (z - z0) z^{1-2/D} = 2``: beyond it, on either side, the
   noiseless step grows ``|z|`` and flips its sign, so the chain diverges.
@@ -97,8 +99,8 @@ def _side_edges(chain: SliceChain, sign: int, ppw: float, x_top: float, tau_max:
 
 def _transition(chain: SliceChain, sign: int, x, same, other):
     """From ``z = sign e^x``: probabilities of the cells of the same side (``r > 0``; both signs of
-    ``r`` at even depth), of the other side (``r < 0``, odd depth), of the sink at 0 (below both
-    grids) and of escape (above the top)."""
+    ``r`` at even depth), of the other side (``r < 0``, odd depth), of the sinks at 0 of the same and
+    of the other side (below the grids) and of escape (above the top)."""
     z = sign * np.exp(x)
     m, c = chain.coefficients(z)
     cs = np.abs(c) * chain.scale
@@ -107,7 +109,8 @@ def _transition(chain: SliceChain, sign: int, x, same, other):
     rho = np.exp((same[:, None] - x[None, :]) / chain.depth)
     F, S = cdf_sf((rho - m[None]) / cs[None])
     keep = _differences(F, S)
-    zero = np.maximum(np.where(S0 < F0, S0 - S[0], F[0] - F0), 0.0)  # P(0 < r <= rho_0)
+    zero = np.maximum(np.where(S0 < F0, S0 - S[0], F[0] - F0), 0.0)  # P(0 < r <= rho_0): same side
+    zero_other = np.zeros_like(zero)
     escape = S[-1]
     flip_edges = same if chain.depth % 2 == 0 else other
     flip = None
@@ -115,13 +118,15 @@ def _transition(chain: SliceChain, sign: int, x, same, other):
         rho = np.exp((flip_edges[:, None] - x[None, :]) / chain.depth)
         Fn, Sn = cdf_sf((-rho - m[None]) / cs[None])  # P(r <= -rho), P(r > -rho)
         flip = _differences(Fn[::-1], Sn[::-1])[::-1]
-        zero = zero + np.maximum(np.where(F0 < S0, F0 - Fn[0], Sn[0] - S0), 0.0)  # P(-rho_0 < r <= 0)
+        zero_other = np.maximum(np.where(F0 < S0, F0 - Fn[0], Sn[0] - S0), 0.0)  # P(-rho_0 < r <= 0)
         escape = escape + Fn[-1]
     else:
-        zero = zero + F0
-    if chain.depth % 2 == 0 and flip is not None:
-        keep, flip = keep + flip, None
-    return keep, flip, zero, escape
+        zero_other = F0
+    if chain.depth % 2 == 0:
+        zero, zero_other = zero + zero_other, np.zeros_like(zero)
+        if flip is not None:
+            keep, flip = keep + flip, None
+    return keep, flip, zero, zero_other, escape
 
 
 def _sub_points(chain, sign, edges, max_sub):
@@ -157,7 +162,7 @@ class Operator:
 
 def operator(chain: SliceChain, pos, neg, max_sub: int = 64, threshold: float = 1e-14, chunk: int = 2048) -> Operator:
     n_pos, n_neg = len(pos) - 1, max(len(neg) - 1, 0)
-    N = n_pos + n_neg + 1
+    N = n_pos + n_neg + 2  # ..., sink at 0+ (N - 2), sink at 0- (N - 1)
     rows, cols, vals = [], [], []
     escape = np.zeros(N)
     dropped = 0.0
@@ -177,7 +182,7 @@ def operator(chain: SliceChain, pos, neg, max_sub: int = 64, threshold: float = 
             x = np.repeat(edges[j:j2], kk) + np.concatenate([(np.arange(q) + 0.5) / q for q in kk]) * np.repeat(h[j:j2], kk)
             w = 1.0 / np.repeat(kk, kk)
             owner = np.concatenate([[0], np.cumsum(kk)[:-1]])
-            keep, flip, zero, esc = _transition(chain, sign, x, same, other)
+            keep, flip, zero, zero_o, esc = _transition(chain, sign, x, same, other)
             red = lambda M: np.add.reduceat(M * w, owner, axis=-1)
             blocks = [(red(keep), s_off)]
             if flip is not None:
@@ -190,14 +195,19 @@ def operator(chain: SliceChain, pos, neg, max_sub: int = 64, threshold: float = 
                 rows.append(r + off)
                 cols.append(src[c])
                 vals.append(M[r, c])
-            rows.append(np.full(j2 - j, N - 1))
-            cols.append(src)
-            vals.append(red(zero))
+            sink_same, sink_other = (N - 2, N - 1) if sign > 0 else (N - 1, N - 2)
+            if chain.depth % 2 == 0:
+                # even depth: near 0, m = 1 + e z0 z^{1-2/D} (z - z0 < 0) > 1 and the chain grows back at
+                # once (geometrically at D = 2), so mass below the grid returns to its bottom cell
+                sink_same = 0
+            rows += [np.full(j2 - j, sink_same), np.full(j2 - j, sink_other)]
+            cols += [src, src]
+            vals += [red(zero), red(zero_o)]
             escape[src] = red(esc)
             j = j2
-    rows.append([N - 1])
-    cols.append([N - 1])
-    vals.append([1.0])
+    rows.append([N - 2, N - 1])
+    cols.append([N - 2, N - 1])
+    vals.append([1.0, 1.0])
     A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N))
     return Operator(A, escape, np.asarray(pos), np.asarray(neg), dropped)
 
@@ -242,7 +252,8 @@ class RunLaw(SignedGridLaw):
     """The law of the recorded states of the chains that did not diverge (module docstring).
 
     ``survival``: probability that a chain does not diverge before the run's end; ``negative``:
-    mass on ``z < 0``; ``zero``: mass in the sink at 0; ``error``: Richardson correction sizes;
+    mass on ``z < 0`` (with the sink at 0-); ``zero``: mass in the sinks at 0+ and 0- (``|z|`` below
+    the grids, about ``(1.1 (1-2/D) D e z0 T)^{-D/(D-2)}``); ``error``: Richardson correction sizes;
     ``cells``: cells of the two grids; ``dropped``: largest sparsified mass per step."""
 
     survival: float = 1.0
@@ -300,7 +311,8 @@ def propagate(op: Operator, start: float, steps: int, burn: int, every: int):
 def _law_from_cells(op: Operator, w: np.ndarray, survival: float) -> RunLaw:
     n_pos, n_neg = op.n_pos, op.n_neg
     q = w / w.sum()
-    pp, pn, p0 = q[:n_pos], q[n_pos:n_pos + n_neg], float(q[-1])
+    pp, pn = q[:n_pos], q[n_pos:n_pos + n_neg]
+    p0p, p0n = float(q[-2]), float(q[-1])  # the sinks at 0+ and 0- (|z| below the grids)
     m1p, m2p = _cell_moments(op.pos)
     mean = float(pp @ m1p)
     m2 = float(pp @ m2p)
@@ -310,10 +322,12 @@ def _law_from_cells(op: Operator, w: np.ndarray, survival: float) -> RunLaw:
         m2 += float(pn @ m2n)
     z_neg = -np.exp(op.neg[::-1]) if n_neg else np.zeros(0)
     F_neg = np.concatenate([[0.0], np.cumsum(pn[::-1])]) if n_neg else np.zeros(0)
-    tot_neg = float(pn.sum())
-    F_pos = tot_neg + p0 + np.concatenate([[0.0], np.cumsum(pp)])
+    if n_neg:
+        F_neg[-1] += p0n  # the sink at 0- sits below the grid's bottom edge: counted at that edge
+    tot_neg = float(pn.sum()) + p0n
+    F_pos = tot_neg + p0p + np.concatenate([[0.0], np.cumsum(pp)])
     return RunLaw(z_neg, F_neg, np.exp(op.pos), np.minimum(F_pos, 1.0), mean, m2 - mean * mean,
-                  survival=survival, negative=tot_neg, zero=p0, cells=[len(q)], dropped=op.dropped)
+                  survival=survival, negative=tot_neg, zero=p0p + p0n, cells=[len(q)], dropped=op.dropped)
 
 
 def grids(chain: SliceChain, steps: int, burn: int, points_per_width: float = 1.0, tail_growth: float = 1.06,

@@ -19,7 +19,7 @@ OPENAPI = REPO / "openapi.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0,
          "mechanisms": ["gauge", "weight_decay"]}  # seconds; label noise takes a minute
-LONG = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
+LONG = {"kind": "design", "target": {"kind": "scad"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 
 def _generator() -> Path:

@@ -22,7 +22,7 @@ from tests.service.conftest import Server, client, follow, free_port, wait_statu
 SMALL_DESIGN = {"kind": "design", "target": {"kind": "l1"}, "shape": [8], "budget": 20, "seed": 0,
          "mechanisms": ["gauge", "weight_decay"]}  # seconds; label noise takes a minute
 #: Runs ~10 s on one core (no exact match for total variation at this size): long enough to cancel.
-LONG_DESIGN = {"kind": "design", "target": {"kind": "tv"}, "shape": [1024], "budget": 100000, "seed": 1}
+LONG_DESIGN = {"kind": "design", "target": {"kind": "scad"}, "shape": [1024], "budget": 100000, "seed": 1}
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

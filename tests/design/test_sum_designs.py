@@ -75,6 +75,7 @@ def test_tv_design_is_exact_at_64():
     assert best["a"] == pytest.approx(1.0, rel=1e-9)  # the bias is TV itself (unit strength)
 
 
+@pytest.mark.slow  # the robust-PCA solver runs for the target and for the sum on 16 points (about 30 s on 2 shared cores)
 def test_sparse_plus_low_rank_design_is_exact_at_12_by_12():
     res = design({"target": {"kind": "sparse_plus_low_rank"}, "shape": [12, 12], **SMALL})
     best = res["best"]
@@ -106,6 +107,7 @@ def test_the_ranking_puts_trainable_exact_designs_first():
     assert sorted([smooth, {**sharp, "finite_slope": True}], key=rank_key)[0]["id"] == "b"  # then the fit
 
 
+@pytest.mark.slow  # d = 10^6: the full-size check (3 points) and the slice's search (about 35 s on 2 shared cores)
 def test_layer_sized_tv_design_is_exact():
     res = design({"target": {"kind": "tv"}, "shape": [1_000_000], **SMALL})
     assert res["exact"] and res["best"]["family"] == "sum" and res["scored_at"]["shape"] == [1024]
@@ -154,7 +156,25 @@ def test_sparse_plus_low_rank_design_is_the_matrix_product_plus_hadamard_sum():
     assert err < 1e-6 and a == pytest.approx(res["strength"], rel=1e-6)
 
 
-def test_fused_lasso_is_not_exact_and_the_note_says_what_would_be():
-    res = design({"target": {"kind": "fused_lasso", "lambda": 0.5}, "shape": [8], **SMALL})
-    assert not res["exact"] and res["fit_error"] > 1e-3
-    assert "coarea" in res["note"] and "overcomplete" in res["note"]
+def test_finite_slope_is_read_off_the_transform():
+    """psi'(0) is finite unless psi^-1 = r starts flat (r'(0) = 0: Huber's t^2/2) or psi is a power below 1."""
+    import jax.numpy as jnp
+
+    from designer.constructive import exact_design
+    from designer.families import build_family
+
+    def slope(param):
+        return build_family(param, (4,)).finite_slope
+
+    huber_table = exact_design(lambda t: jnp.where(t <= 1.0, 0.5 * t * t, t - 0.5), "weight_decay", breakpoints=(1.0,)).param
+    elastic_table = exact_design(lambda t: t + 0.5 * t * t, "weight_decay").param
+    assert slope(huber_table) is False and slope(elastic_table) is True
+    assert slope({"family": "hadamard", "transform": {"kind": "signed_power", "exponent": 0.5}}) is False
+    assert slope({"family": "hadamard", "transform": {"kind": "signed_power", "exponent": 1.5}}) is True
+    assert slope({"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}]}) is True
+    assert slope({"family": "sum", "terms": [huber_table, {"family": "linear"}]}) is False
+
+
+def test_elastic_net_declares_no_sum():
+    # |z|_1 + (mu/2)|z|^2 is a sum of penalties, not an infimal convolution: no sum of parameterizations has it as bias
+    assert SumSpec.design_candidates(_problem({"kind": "elastic_net", "l1_ratio": 0.5}, [8])) == []

@@ -144,6 +144,7 @@ SPECS = [
     {"family": "hadamard", "depth": 2, "basis": "identity", "dim": 16, "transform": TABLE},
     {"family": "hadamard", "depth": 3, "basis": "cosine", "dim": 16, "transform": {**TABLE, "slopes": [0.5, 0.5, 0.8, 1.0, 1.2]}},
     {"family": "group_hadamard", "group_size": 4, "dim": 16},
+    {"family": "interval_hadamard", "lambda": 0.6, "dim": 7},
     {"family": "matrix_product", "depth": 3, "rank": 3, "rows": 4, "cols": 5},
     {"family": "scalar_product"},
     {"family": "relu_two_layer", "hidden": 3, "inputs": 4, "outputs": 2},

@@ -108,6 +108,7 @@ CASES = {
         ({"family": "linear"}, (4,), _no_gens),
         ({"family": "linear", "basis": "cumsum2d"}, (2, 3), _no_gens),
     ],
+    "interval_hadamard": [({"family": "interval_hadamard", "lambda": 0.7}, (4,), _hadamard_gens)],
     "free": [({"family": "free", "span": "all"}, (3,), _no_gens)],
     "sum": [
         ({"family": "sum", "terms": [{"family": "hadamard"}, {"family": "linear"}], "weights": [1.0, 0.5]}, (4,), _sum_gens(_hadamard_gens, _no_gens)),

@@ -146,7 +146,9 @@ def test_design_job_from_the_form_to_its_results(lab, context, axe):
 @pytest.mark.slow
 def test_cancel_a_long_job_from_its_page(lab, context, axe):
     api = lab.api("alice")
-    submitted = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one"})
+    # more sampled points than LONG_DESIGN: every step takes seconds even in a warm worker, so the page
+    # receives the job's events over the stream (not only in its first render) before the cut
+    submitted = api.post("/v1/design-jobs", json={**LONG_DESIGN, "name": "long one", "sampling": {"n_points": 1024}})
     assert submitted.status_code == 201, submitted.text
     job_id = submitted.json()["id"]
     page = context.new_page()
