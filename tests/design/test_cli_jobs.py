@@ -1,6 +1,7 @@
 """'designer design' end to end, the jobs seam and the catalogue."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,8 +16,8 @@ from designer.targets import TARGETS
 
 
 def _cli(*args, tmp_path):
-    # the run's JAX cache (DESIGNER_JAX_CACHE, set by tests/conftest.py): programs the tests compiled are reused
-    return subprocess.run([sys.executable, "-m", "designer.cli", "design", *args], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "designer.cli", "design", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_cli_end_to_end(tmp_path):

@@ -9,6 +9,7 @@ conditions.
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -169,7 +170,7 @@ def test_bad_candidate_and_shape_name_the_field(l1_design, tmp_path):
     path.write_text(json.dumps(l1_design))
     proc = subprocess.run([sys.executable, "-m", "designer.cli", "validate", "--design", str(path), "--task",
                            '{"kind":"sparse_regression","d":30}', "--candidate", "nope"],
-                          check=False, capture_output=True, text=True, timeout=300)
+                          check=False, capture_output=True, text=True, env={**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "c")}, timeout=300)
     assert proc.returncode == 2 and "candidate" in proc.stderr and "nope" in proc.stderr
 
 

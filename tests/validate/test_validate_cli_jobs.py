@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -22,8 +23,8 @@ def l1_design():
 
 
 def _cli(*args, tmp_path):
-    # the run's JAX cache (DESIGNER_JAX_CACHE, set by tests/conftest.py): programs the tests compiled are reused
-    return subprocess.run([sys.executable, "-m", "designer.cli", *args], capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "DESIGNER_JAX_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "designer.cli", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_cli_validate_weight_decay_matches_lasso(tmp_path, l1_design):
