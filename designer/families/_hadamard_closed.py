@@ -20,6 +20,7 @@ of the fit error, from several starts at once, inside one ``lax.scan``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -338,6 +339,11 @@ def design_candidates(problem, screened=None) -> list[dict]:
     return out
 
 
+#: Tables built by :func:`constructed_candidates`, shared by later designs in the process (oldest out first).
+_EXACT_DESIGNS: dict[tuple, Any] = {}
+_EXACT_DESIGNS_MAX = 64
+
+
 def constructed_candidates(problem, mechanisms) -> list[dict]:
     """Depth-2 Hadamard designs made exact by a table transform built from the target's profile
     (designer.constructive, theory.md 5.1); where the rule has no solution, the reason is kept for
@@ -355,9 +361,17 @@ def constructed_candidates(problem, mechanisms) -> list[dict]:
     out = []
     # the search asks for its screen candidates at every step: build each table once per problem
     built = problem.cache.setdefault("hadamard_exact_designs", {})
+    target_key = problem.request.target.model_dump_json()
     for m in problem.mechanisms:
         if m in mechanisms and m not in built:
-            built[m] = exact_design(profile, m, lo, hi, breaks)
+            # the table depends on the target, the mechanism and the range only: a later design of
+            # the same target (another seed or shape) reuses it (building it is ~1 s of quadrature)
+            key = (target_key, m, lo, hi, breaks)
+            if key not in _EXACT_DESIGNS:
+                if len(_EXACT_DESIGNS) >= _EXACT_DESIGNS_MAX:
+                    _EXACT_DESIGNS.pop(next(iter(_EXACT_DESIGNS)))
+                _EXACT_DESIGNS[key] = exact_design(profile, m, lo, hi, breaks)
+            built[m] = _EXACT_DESIGNS[key]
         made = built[m] if m in mechanisms else None
         if made is None:
             continue

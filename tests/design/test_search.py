@@ -402,3 +402,25 @@ def test_exact_by_construction_from_the_targets_profile(target, shape):
 def test_no_exact_design_says_why():
     res = run({"kind": "scad"}, [16], mechanisms=["weight_decay"], max_depth=2)
     assert not res["exact"] and "flat" in res["note"]
+
+
+def test_a_later_design_of_the_same_target_reuses_its_constructed_tables(monkeypatch):
+    """The tables built from the target's profile depend on the target, mechanism and range only:
+    a second design with another seed takes them from the first (no quadrature again)."""
+    from designer.families import _hadamard_closed
+
+    req = {"target": {"kind": "lp", "p": 0.7}, "shape": [16], "mechanisms": ["weight_decay", "label_noise"]}
+    first = design(req)
+    tables = {c["id"] for c in first["candidates"] if (c["param"].get("transform") or {}).get("kind") == "table"}
+    assert len(tables) == 2
+
+    def rebuilt(*args, **kwargs):
+        raise AssertionError("the table was built again")
+
+    monkeypatch.setattr(_hadamard_closed, "exact_design", rebuilt, raising=False)
+    import designer.constructive as constructive
+    monkeypatch.setattr(constructive, "exact_design", rebuilt)
+    second = design({**req, "seed": 1})
+    assert {c["id"] for c in second["candidates"] if (c["param"].get("transform") or {}).get("kind") == "table"} == tables
+    with pytest.raises(AssertionError, match="built again"):  # another range is another table
+        design({**req, "sampling": {"log10_max": 1.5}})
