@@ -30,16 +30,12 @@ lists the sums of parameterizations whose bias *is* the target, as dicts ``{"par
 spec>, "mechanisms": (...), "rule": <why, in words>}`` (default: none). An infimal convolution
 ``min_{x_1 + x_2 = z} R_1(x_1) + R_2(x_2)`` (total variation = free offset + L1 of the differences,
 robust PCA = nuclear + lambda L1) is the weight-decay bias of the sum of designs of ``R_1`` and
-<<<<<<< HEAD
-``R_2``; the search scores them with the engine's fibre minimum (:mod:`designer.fibre`). The same list
-may hold a design of another family whose bias is the target (``param.family`` names it; that
-family's ``design_candidates`` proposes it), e.g. the fused lasso's Hadamard product behind the
-interval dictionary.
-=======
 ``R_2`` (Huber = ``delta`` L1 with half squared L2); the search scores them with the sum's closed form
 where its terms' biases are convex atoms (:mod:`designer.families._sum_closed`), else with the
-engine's fibre minimum (:mod:`designer.fibre`) up to a size limit.
->>>>>>> main
+engine's fibre minimum (:mod:`designer.fibre`) up to a size limit. The same list may hold a design
+of another family whose bias is the target (``param.family`` names it; that family's
+``design_candidates`` proposes it), e.g. the fused lasso's Hadamard product behind the interval
+dictionary.
 
 ``inexact_note``: a sentence on why no registered design is exact for this target and what would be
 (added to the note of an inexact result), else ``None``.
