@@ -217,7 +217,8 @@ def _round_steps(steps: int, every: int) -> int:
 
 
 def polish_weight_decay(family, params: dict, problem: dict, unit: float, max_iter: int = 20_000) -> tuple[dict, dict]:
-    """L-BFGS on ``data_loss(phi(w)) + (unit/2)|w|^2`` from ``params`` (same parameterization).
+    """L-BFGS on ``data_loss(phi(w)) + (unit/2)|w|^2`` from ``params`` (same parameterization; a
+    sum's free parameters are not decayed, as in training).
 
     The objective is smooth, so a quasi-Newton finish converges the trained model far below the
     relative accuracy of the comparison with a solver (GD alone is slow along near-zero
@@ -241,7 +242,7 @@ def polish_weight_decay(family, params: dict, problem: dict, unit: float, max_it
     def fun(w):
         p = unravel(w)
         r = resid(family.predictor(p))
-        return scale * jnp.sum(r * r) + 0.5 * unit * jnp.sum(w * w)
+        return scale * jnp.sum(r * r) + 0.5 * unit * _auto.decayed_square_norm(family, p)
 
     vg = jax.jit(jax.value_and_grad(fun))
     res = minimize(lambda w: tuple(np.asarray(v, np.float64) for v in vg(jnp.asarray(w))), np.asarray(flat0, np.float64),
