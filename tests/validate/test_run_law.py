@@ -184,3 +184,20 @@ def test_jax_map_chains_sample_the_run_law_and_compile_once():
     program = _map_program(2, "student_t", 3.0, 1024, 200, 1000, 5)
     map_chains_jax(SliceChain(3.0, 0.01, 0.5, 2, NoiseLaw("student_t")), 1024, 200, 1000, 5, seed=5)
     assert program._cache_size() == 1
+
+
+@pytest.mark.slow
+def test_escape_beyond_z_top_predicts_the_diverged_chains():
+    """Just past z_top a kick brings a chain back about half the time, so the law's escape point is
+    4 z_top: at depth 2, Gaussian noise, z0 = 0.3, half the edge (100 burn-in, 1,000 steps), 16,384
+    chains of the map diverge as the law with top = 4 predicts (within 3 Poisson s.d.), and clearly
+    fewer than with the escape at z_top itself (top = 1)."""
+    eta, s = table_settings(0.3, 0.5, 2)
+    chain = SliceChain(0.3, eta, s, 2)
+    n = 16384
+    wide, narrow = run_law(chain, 1000, 100, 5, extrapolate=False), run_law(chain, 1000, 100, 5, extrapolate=False, top=1.0)
+    z, fin = map_chains(chain, n, 100, 1000, 5, seed=11)
+    observed = int((~fin).sum())
+    e_wide, e_narrow = n * (1 - wide.survival), n * (1 - narrow.survival)
+    assert abs(observed - e_wide) < 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+    assert e_narrow - observed > 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
