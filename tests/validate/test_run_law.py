@@ -201,3 +201,17 @@ def test_escape_beyond_z_top_predicts_the_diverged_chains():
     e_wide, e_narrow = n * (1 - wide.survival), n * (1 - narrow.survival)
     assert abs(observed - e_wide) < 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
     assert e_narrow - observed > 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+
+
+def test_standard_error_of_the_variance_matches_batches_of_chains():
+    """compare_run's standard error of the pooled variance against the spread of the variance over
+    16 independent batches of chains (depth 2, z0 = 3, where mean^2 is 600 times the variance: adding
+    the errors of E z^2 and mean^2 in quadrature overstated it about 30-fold)."""
+    eta, s = table_settings(3.0, 0.2, 2)
+    chain = SliceChain(3.0, eta, s, 2)
+    law = run_law(chain, 400, 100, 5, extrapolate=False)
+    z, fin = map_chains(chain, 2048, 100, 400, 5, seed=7)
+    out = compare_run(z, fin, law)
+    batches = np.array([b.var() for b in z.reshape(16, -1)])
+    batch_se = batches.std(ddof=1) / math.sqrt(16)
+    assert 0.6 < out["se_variance"] / batch_se < 1.6, (out["se_variance"], batch_se)
