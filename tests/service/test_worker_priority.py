@@ -20,22 +20,17 @@ def session_of(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="kernel without autogroup scheduling")
-@pytest.mark.parametrize("own_group", [False, True])
-def test_workers_scheduling_group(make_server, db_url, own_group):
+def test_workers_in_a_scheduling_group_of_their_own(make_server, db_url):
     if db_url is not None:
         pytest.skip("scheduling does not depend on the database")
-    env = {"DESIGNER_WORKER_OWN_SCHED_GROUP": "1"} if own_group else {}
-    server = make_server(workers=1, **env).start()
+    server = make_server(workers=1, DESIGNER_WORKER_OWN_SCHED_GROUP="1").start()
     deadline = time.monotonic() + 120
     while not server.worker_pids() and time.monotonic() < deadline:
         time.sleep(0.2)
     (pid,) = server.worker_pids().values()
     assert os.getpriority(os.PRIO_PROCESS, pid) == 19
-    if own_group:
-        assert session_of(pid) == pid and session_of(pid) != session_of(server.proc.pid)
-        assert autogroup(pid)[0] != autogroup(server.proc.pid)[0] and autogroup(pid)[1] == 19
-    else:  # the default: the server's session, whose group weight the workers share with the API
-        assert session_of(pid) == session_of(server.proc.pid)
-        assert autogroup(pid) == autogroup(server.proc.pid)
+    # Without the setting a worker is in the server's session and autogroup (the default).
+    assert session_of(pid) == pid and session_of(pid) != session_of(server.proc.pid)
+    assert autogroup(pid)[0] != autogroup(server.proc.pid)[0] and autogroup(pid)[1] == 19
     server.stop()
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
