@@ -13,7 +13,8 @@ records. One JSON object per row and line.
     python benchmarks/finite_step_recheck.py --rows student_t:2:10:0.5 --chains 8192 --out recheck.jsonl
 
 ``--law-cache DIR`` keeps each run law (its distribution function and moments, ``.npz``) for the
-next run: a depth-3 run law takes minutes on a loaded 2-core machine.
+next run: a depth-3 run law takes minutes on a loaded 2-core machine. ``--render a.jsonl b.jsonl``
+prints the markdown table of docs/findings.md section 9.
 """
 
 from __future__ import annotations
@@ -88,15 +89,57 @@ def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, b
     return res
 
 
+def render(paths) -> str:
+    """The markdown table of docs/findings.md section 9 from the JSON lines of earlier runs (the last
+    result of each row wins), in the table's row order."""
+    got = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                got[r["row"]] = r
+    head = ("| noise | D | z0 | eta/edge | chains | mean +- s.e. | run law: mean error (s.e.) | variance +- s.e. | "
+            "run law: variance error (s.e.) | KS (floor) | small-step: variance error, KS | diverged: chains / law | goal |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for row in ALL_ROWS:
+        if row not in got:
+            continue
+        r, su = got[row], got[row]["setup"]
+        o = r["run"]
+        name = "Gauss" if su["noise"] == "gaussian" else "t(3)"
+        lead = f"| {name} | {su['depth']} | {su['z0']:g} | {su['fraction_of_edge']:g} | {su['chains']} "
+        if "mean" not in o:
+            lines.append(lead + f"| no law: {o['diverged_chains']} of {su['chains']} chains diverged | | | | | | "
+                         f"{o['diverged_chains']} / {o['expected_diverged_chains']:.0f} | no law |")
+            continue
+        sm = r.get("small_step")
+        ok_ks = o["ks"] <= 2 * o["ks_floor"]
+        goal = "yes" if o["goal_met"] else "no"
+        ks = f"**{o['ks']:.4f}** ({o['ks_floor']:.4f})" if ok_ks else f"{o['ks']:.4f} ({o['ks_floor']:.4f})"
+        small = f"{100 * sm['variance_rel_error']:.1f}%, {sm['ks']:.4f}" if sm else "none"
+        lines.append(lead + f"| {o['mean']:.5g} +- {100 * o['se_mean_rel']:.2f}% | {100 * o['mean_rel_error']:.2f}% "
+                     f"({o['mean_z']:.1f}) | {o['variance']:.4g} +- {100 * o['se_variance_rel']:.1f}% | "
+                     f"{100 * o['variance_rel_error']:.2f}% ({o['variance_z']:.1f}) | {ks} | {small} | "
+                     f"{o['diverged_chains']} / {o['expected_diverged_chains']:.1f} | {goal} |")
+    return head + "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", required=True, help="comma-separated noise:depth:z0:fraction, or 'all'")
+    p.add_argument("--rows", default=None, help="comma-separated noise:depth:z0:fraction, or 'all'")
+    p.add_argument("--render", nargs="+", default=None, help="instead: print the markdown table of these JSON-lines files")
     p.add_argument("--chains", type=int, default=4096)
     p.add_argument("--backend", choices=("jax", "numpy"), default="numpy")
     p.add_argument("--law-cache", default=None)
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.render:
+        print(render(args.render), end="")
+        return
+    if not (args.rows and args.out):
+        p.error("--rows and --out are needed (or --render)")
     rows = ALL_ROWS if args.rows == "all" else args.rows.split(",")
     with open(args.out, "a", encoding="utf-8") as fh:
         for row in rows:

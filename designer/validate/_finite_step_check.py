@@ -299,11 +299,15 @@ def compare_run(z: np.ndarray, finite: np.ndarray, run, z_top: float | None = No
     if x.size < 100 or n_ch < 4:
         out["note"] = "too few samples left"
         return out
-    per_mean = np.array([r[m].mean() for r, m in zip(kept, ok)])
-    per_m2 = np.array([(r[m] ** 2).mean() for r, m in zip(kept, ok)])
     mean, var = float(x.mean()), float(x.var())
+    per_mean = np.array([r[m].mean() for r, m in zip(kept, ok)])
+    # the pooled variance is the mean over chains of each chain's mean of (z - pooled mean)^2 (equal
+    # record counts; to first order the pooled mean's own error does not enter): its standard error is
+    # the spread of those per-chain values (adding the errors of E z^2 and of mean^2 in quadrature
+    # ignores their correlation and overstated it 10-50x where mean^2 >> var)
+    per_dev = np.array([((r[m] - mean) ** 2).mean() for r, m in zip(kept, ok)])
     se_mean = float(np.std(per_mean) / math.sqrt(n_ch))
-    se_var = math.sqrt((np.std(per_m2) / math.sqrt(n_ch)) ** 2 + (2 * mean * se_mean) ** 2)
+    se_var = float(np.std(per_dev) / math.sqrt(n_ch))
     half = n_ch // 2
     floor = float(st.ks_2samp(kept[:half][ok[:half]], kept[half:][ok[half:]]).statistic)
     ks = float(st.kstest(x, run.cdf).statistic)
@@ -352,12 +356,11 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
         out["note"] = "too few samples left"
         return out
     # per-chain statistics (chains are independent): standard errors of the pooled mean and variance
-    per_mean = np.array([r[m].mean() if m.any() else np.nan for r, m in zip(kept, inside)])
-    per_m2 = np.array([(r[m] ** 2).mean() if m.any() else np.nan for r, m in zip(kept, inside)])
     mean, var = float(x.mean()), float(x.var())
+    per_mean = np.array([r[m].mean() if m.any() else np.nan for r, m in zip(kept, inside)])
+    per_dev = np.array([((r[m] - mean) ** 2).mean() if m.any() else np.nan for r, m in zip(kept, inside)])
     se_mean = float(np.nanstd(per_mean) / math.sqrt(n_ch))
-    se_m2 = float(np.nanstd(per_m2) / math.sqrt(n_ch))
-    se_var = math.sqrt(se_m2**2 + (2 * mean * se_mean) ** 2)
+    se_var = float(np.nanstd(per_dev) / math.sqrt(n_ch))  # as in compare_run
     half = n_ch // 2
     a, b = kept[:half][inside[:half]], kept[half:][inside[half:]]
     floor = float(st.ks_2samp(a, b).statistic)

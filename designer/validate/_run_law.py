@@ -11,9 +11,13 @@ law. This module computes it with the same transfer operator on a two-sided stat
   at odd depth two sinks at ``z = 0+`` and ``0-`` for mass that falls below a grid's bottom (a step
   with a tiny ``|r|`` lands below it; the chains then sit at ``|z| < 1e-10`` for the rest of the run);
   at even depth that mass goes back to the bottom cell (near 0 the chain grows back at once); the mass
-  that leaves above the top ``z_top`` is divergence (escape). ``z_top`` is where the noiseless step
-  has ``r = -1`` on the positive side, ``e (z - z0) z^{1-2/D} = 2``: beyond it, on either side, the
-  noiseless step grows ``|z|`` and flips its sign, so the chain diverges.
+  that leaves above the grids' top ``top * z_top`` is divergence (escape). ``z_top`` is where the
+  noiseless step has ``r = -1`` on the positive side, ``e (z - z0) z^{1-2/D} = 2``: beyond it, on
+  either side, the noiseless step grows ``|z|`` and flips its sign, so the chain diverges unless a
+  kick brings it back, which just past ``z_top`` happens about half the time. The grids therefore
+  reach ``top = 4`` times further (``top = 1``, escape at ``z_top`` itself, overestimated the
+  diverged chains by 17% at depth 2, Gaussian noise, z0 = 0.3, half the edge: 774 expected of 8,192
+  against 641 observed; with ``top = 1.5, 3, 10``: 653 each; the moments move by 0.05%).
 * **The map on z < 0.** The gradient of factor ``i`` is ``2 kappa (z - y) z / u_i`` and at balance
   ``u_i^2 = |z|^{2/D}``, so ``z' = z r^D`` with ``r = m + c s xi``, ``c = e z |z|^{-2/D}`` (signed,
   negative on ``z < 0``), ``m = 1 - c (z - z0)`` (:meth:`SliceChain.coefficients`; checked against one
@@ -333,10 +337,10 @@ def _law_from_cells(op: Operator, w: np.ndarray, survival: float) -> RunLaw:
 
 
 def grids(chain: SliceChain, steps: int, burn: int, points_per_width: float = 1.0, tail_growth: float = 1.06,
-          tol: float = 1e-6, max_cells: int = 2500, min_cells: int = 400, neg_cells: int = 1500):
+          tol: float = 1e-6, max_cells: int = 2500, min_cells: int = 400, neg_cells: int = 1500, top: float = 4.0):
     """Edges of the two sides for ``points_per_width`` cells per kernel width (module docstring)."""
     lo, hi, z_low, _ = _bulk(chain, tol, max_cells, tail_growth)
-    z_top = divergence_point(chain)
+    z_top = top * divergence_point(chain)
     min_cells = int(min_cells * points_per_width)  # every count scales with the resolution (Richardson)
     if chain.depth % 2 == 0:
         return _edges(chain, lo, hi, points_per_width, tail_growth, z_low, z_top, max_cells, min_cells), np.zeros(0)

@@ -184,3 +184,34 @@ def test_jax_map_chains_sample_the_run_law_and_compile_once():
     program = _map_program(2, "student_t", 3.0, 1024, 200, 1000, 5)
     map_chains_jax(SliceChain(3.0, 0.01, 0.5, 2, NoiseLaw("student_t")), 1024, 200, 1000, 5, seed=5)
     assert program._cache_size() == 1
+
+
+@pytest.mark.slow
+def test_escape_beyond_z_top_predicts_the_diverged_chains():
+    """Just past z_top a kick brings a chain back about half the time, so the law's escape point is
+    4 z_top: at depth 2, Gaussian noise, z0 = 0.3, half the edge (100 burn-in, 1,000 steps), 16,384
+    chains of the map diverge as the law with top = 4 predicts (within 3 Poisson s.d.), and clearly
+    fewer than with the escape at z_top itself (top = 1)."""
+    eta, s = table_settings(0.3, 0.5, 2)
+    chain = SliceChain(0.3, eta, s, 2)
+    n = 16384
+    wide, narrow = run_law(chain, 1000, 100, 5, extrapolate=False), run_law(chain, 1000, 100, 5, extrapolate=False, top=1.0)
+    z, fin = map_chains(chain, n, 100, 1000, 5, seed=11)
+    observed = int((~fin).sum())
+    e_wide, e_narrow = n * (1 - wide.survival), n * (1 - narrow.survival)
+    assert abs(observed - e_wide) < 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+    assert e_narrow - observed > 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+
+
+def test_standard_error_of_the_variance_matches_batches_of_chains():
+    """compare_run's standard error of the pooled variance against the spread of the variance over
+    16 independent batches of chains (depth 2, z0 = 3, where mean^2 is 600 times the variance: adding
+    the errors of E z^2 and mean^2 in quadrature overstated it about 30-fold)."""
+    eta, s = table_settings(3.0, 0.2, 2)
+    chain = SliceChain(3.0, eta, s, 2)
+    law = run_law(chain, 400, 100, 5, extrapolate=False)
+    z, fin = map_chains(chain, 2048, 100, 400, 5, seed=7)
+    out = compare_run(z, fin, law)
+    batches = np.array([b.var() for b in z.reshape(16, -1)])
+    batch_se = batches.std(ddof=1) / math.sqrt(16)
+    assert 0.6 < out["se_variance"] / batch_se < 1.6, (out["se_variance"], batch_se)
