@@ -30,6 +30,7 @@ from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.query import KNOWN_QUERY_PARAMETERS
 from app.jobs import repository as jobs_repository
 from app.jobs.endpoints import router as jobs_router
+from app.jobs.replays import ReplayMiddleware
 from app.jobs.supervisor import Supervisor
 from app.numerics.gateway import NumericsGateway
 from app.openapi import build_openapi
@@ -123,6 +124,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     for router in (auth_router, jobs_router, bias_router, catalog_router):
         app.include_router(router, dependencies=[KNOWN_QUERY_PARAMETERS])
     install_ui(app)  # the web pages under /ui
+    # Innermost first: retried submissions are answered inside the host, metrics and size checks.
+    create_route = next(r for r in jobs_router.routes if getattr(r, "name", None) == "create_design_job")
+    app.add_middleware(ReplayMiddleware, app_state=app.state, route=create_route,
+                       answered=app.state.metrics.replays.inc)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_host_names,

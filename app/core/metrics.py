@@ -22,6 +22,10 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.replays = Counter(
+            "designer_idempotent_replays_answered", "Retried submissions answered from the replay cache "
+            "(a fresh read of the job, without the route)", registry=self.registry,
+        )
 
     def register_job_gauges(self, read_counts) -> None:
         """``read_counts()`` returns {status: count}; called at each scrape."""

@@ -133,6 +133,12 @@ class Family(LazyPytree, abc.ABC):
         return None
 
     @property
+    def free_params(self) -> tuple[str, ...]:
+        """Names of the parameters no mechanism touches (a ``free`` term): weight decay skips them
+        in training (the simulator, the validation, the exported modules), as the design assumes."""
+        return ()
+
+    @property
     def finite_slope(self) -> bool:
         """Whether the map from parameters to predictor has a finite slope at the balanced point of
         every predictor (0 included): the design ranks such a parameterization above one whose slope

@@ -39,6 +39,10 @@ class Free(Family):
     def param_shapes(self):
         return {"c": (self.block_size,)}
 
+    @property
+    def free_params(self):
+        return tuple(self.param_shapes())
+
     def predictor(self, params):
         import jax.numpy as jnp
 

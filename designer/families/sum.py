@@ -76,6 +76,10 @@ class Scaled(Family):
     def param_shapes(self):
         return self.term.param_shapes()
 
+    @property
+    def free_params(self):
+        return self.term.free_params
+
     def predictor(self, params):
         return self.weight * self.term.predictor(params)
 
@@ -137,6 +141,10 @@ class Sum(Family):
 
     def param_shapes(self):
         return {f"{k}.{name}": s for k, t in enumerate(self.terms) for name, s in t.param_shapes().items()}
+
+    @property
+    def free_params(self) -> tuple[str, ...]:
+        return tuple(f"{k}.{name}" for k, t in enumerate(self.terms) for name in t.free_params)
 
     def split(self, params) -> list[dict]:
         return [{name: params[f"{k}.{name}"] for name in t.param_shapes()} for k, t in enumerate(self.terms)]

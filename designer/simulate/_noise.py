@@ -267,22 +267,28 @@ class WeightDecay(Piece):
 
     strength: float
     mode: str = "coupled"
+    #: top-level parameter names it skips: the model's ``free_params`` (set by the simulator)
+    exclude: tuple[str, ...] = ()
     kind = "weight_decay"
     hyper_field = "weight_decay"
 
     def default(self):
         return self.strength
 
+    def _map(self, fn, tree, *rest):
+        if not self.exclude or not isinstance(tree, dict):
+            return jax.tree_util.tree_map(fn, tree, *rest)
+        return {k: v if k in self.exclude else jax.tree_util.tree_map(fn, v, *(r[k] for r in rest)) for k, v in tree.items()}
+
     def transform_grad(self, grads, params, hyper):
         if self.mode != "coupled":
             return grads
-        return jax.tree_util.tree_map(lambda g, w: g + hyper.weight_decay.astype(w.dtype) * w, grads, params)
+        return self._map(lambda g, w: g + hyper.weight_decay.astype(w.dtype) * w, grads, params)
 
     def after_update(self, params, key, hyper):
         if self.mode != "shrink":
             return params
-        return jax.tree_util.tree_map(
-            lambda w: (1 - hyper.learning_rate * hyper.weight_decay).astype(w.dtype) * w, params)
+        return self._map(lambda w: (1 - hyper.learning_rate * hyper.weight_decay).astype(w.dtype) * w, params)
 
 
 @dataclasses.dataclass(frozen=True)

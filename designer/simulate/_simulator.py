@@ -21,6 +21,7 @@ device per step. A second call with the same shapes does not recompile (``n_trac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -32,7 +33,7 @@ import optax
 from ..errors import Cancelled, DesignerInputError
 from ._metrics import model_metrics
 from ._models import build_model
-from ._noise import FLOAT_FIELDS, Hyper, Minibatch, Piece, Sampler, build_noise
+from ._noise import FLOAT_FIELDS, Hyper, Minibatch, Piece, Sampler, WeightDecay, build_noise
 from .tasks import PredictorTask, build_task
 
 #: Result codes of a run (``Simulation.status``): the service maps them to job errors.
@@ -102,6 +103,9 @@ class Simulator:
         self.model = build_model(model, self.task.predictor_shape)
         self.task.check_model(self.model)
         self.pieces: list[Piece] = [build_noise(n, f"noise[{i}]") for i, n in enumerate(noise)]
+        free = tuple(getattr(self.model, "free_params", ()) or ())
+        if free:  # parameters no mechanism touches (a sum's free term): weight decay skips them
+            self.pieces = [dataclasses.replace(p, exclude=free) if isinstance(p, WeightDecay) else p for p in self.pieces]
         self.dtype = jnp.dtype(dtype)
         if self.dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
             raise DesignerInputError("dtype", f"float32 or float64, got {self.dtype}")

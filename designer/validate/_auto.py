@@ -73,6 +73,13 @@ def residual_fn(problem: dict):
     return (lambda z, idx: x[idx] @ z - y[idx]), y.size
 
 
+def decayed_square_norm(family, params):
+    """``|w|^2`` over the parameters weight decay acts on: all but the family's ``free_params``."""
+    free = set(getattr(family, "free_params", ()) or ())
+    items = params.items() if isinstance(params, dict) else [("", params)]
+    return sum((jnp.sum(w * w) for k, v in items if k not in free for w in jax.tree_util.tree_leaves(v)), jnp.zeros(()))
+
+
 def objective_fn(family, problem: dict, weight_decay: float):
     """Jitted ``params (batched over runs) -> (data_loss + wd/2 |w|^2, data_loss, z)``."""
     resid, n = residual_fn(problem)
@@ -82,8 +89,7 @@ def objective_fn(family, problem: dict, weight_decay: float):
         z = family.predictor(params)
         r = resid(z, idx)
         loss = jnp.mean(r * r)
-        sq = sum(jnp.sum(w * w) for w in jax.tree_util.tree_leaves(params))
-        return loss + 0.5 * weight_decay * sq, loss, z
+        return loss + 0.5 * weight_decay * decayed_square_norm(family, params), loss, z
 
     return jax.jit(jax.vmap(one))
 
@@ -111,7 +117,7 @@ def sharpness(family, problem: dict, params, *, weight_decay: float = 0.0, batch
 
     def loss(w, ix, eps):
         r = resid(family.predictor(unravel(w)), ix) - eps
-        return jnp.mean(r * r) + 0.5 * weight_decay * jnp.sum(w * w)
+        return jnp.mean(r * r) + 0.5 * weight_decay * decayed_square_norm(family, unravel(w))
 
     @jax.jit
     def power(w, ix, eps, v):
@@ -178,4 +184,4 @@ def default_label_noise_std(problem: dict) -> dict:
             "rule": f"label noise std = {LABEL_NOISE_RATIO:g} x rms of the targets ({rms:.6g})"}
 
 
-__all__ = ["default_label_noise_std", "default_strength", "lam_max", "objective_fn", "residual_fn", "sharpness"]
+__all__ = ["decayed_square_norm", "default_label_noise_std", "default_strength", "lam_max", "objective_fn", "residual_fn", "sharpness"]

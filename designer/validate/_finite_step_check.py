@@ -22,6 +22,7 @@ exact law's escape and loss rates: ``chains (1 - exp(-(escape + loss) steps))``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -33,7 +34,7 @@ from ..errors import DesignerInputError
 from ..simulate import Simulator
 from ..simulate.tasks._base import PredictorTask
 from ._finite_step import NoiseLaw, SliceChain, gamma_law, paper_law, small_step_law, stationary_law
-from ._run_law import run_law as run_law_
+from ._run_law import divergence_point, run_law as run_law_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,30 +118,196 @@ def map_chains(chain: SliceChain, chains: int, burn: int, steps: int, every: int
     return rec, np.isfinite(rec[:, -1])
 
 
+@functools.lru_cache(maxsize=16)
+def _map_program(depth: int, law: str, df: float, chains: int, burn: int, steps: int, every: int):
+    """One compiled program per shape: ``lax.scan`` over the records (and over the steps between two
+    records), every chain advanced at once (the step is elementwise, so the chains are the batch axis);
+    ``z0``, ``e``, ``s``, the start and the key are traced, so a new row of the same shape does not
+    recompile."""
+    import jax
+    from jax import lax
+
+    t_scale = math.sqrt((df - 2.0) / df) if law == "student_t" else 1.0
+    bp = 1.0 - 2.0 / depth
+
+    def draw(key):
+        if law == "gaussian":
+            return jax.random.normal(key, (chains,), jnp.float64)
+        if float(df).is_integer() and df <= 8:
+            # t(k) = N / sqrt(chi2_k / k), chi2_k a sum of k squared normals: exact, and far cheaper on
+            # CPU than jax.random.t's gamma sampler (a rejection loop)
+            g = jax.random.normal(key, (int(df) + 1, chains), jnp.float64)
+            return g[0] / jnp.sqrt(jnp.mean(g[1:] ** 2, axis=0)) * t_scale
+        return jax.random.t(key, df, (chains,), jnp.float64) * t_scale
+
+    def step(carry, _, z0, e, s):
+        z, key = carry
+        key, sub = jax.random.split(key)
+        c = e * jnp.sign(z) * jnp.abs(z) ** bp
+        r = 1.0 - c * (z - z0) + c * s * draw(sub)
+        z = z * r**depth
+        z = jnp.where(jnp.isfinite(z) & (jnp.abs(z) < 1e150), z, jnp.nan)
+        return (z, key), None
+
+    @jax.jit
+    def run(z0, e, s, start, key):
+        one = lambda carry, _: step(carry, _, z0, e, s)
+        carry = (jnp.full((chains,), start, jnp.float64), key)
+        if burn:
+            carry, _ = lax.scan(one, carry, None, length=burn)
+
+        def record(carry, _):
+            carry, _ = lax.scan(one, carry, None, length=every)
+            return carry, carry[0]
+
+        _, rec = lax.scan(record, carry, None, length=steps // every)
+        return rec.T
+
+    return run
+
+
+def map_chains_jax(chain: SliceChain, chains: int, burn: int, steps: int, every: int, seed: int = 0,
+                   start: float | None = None):
+    """:func:`map_chains` compiled with JAX (float64, ``lax.scan`` inside ``jit``; the chains are
+    one batch): ``(records (chains, steps // every), finite at the end)``. Thousands of chains over
+    thousands of steps in seconds; a second row of the same shape reuses the compiled program."""
+    import jax
+
+    from .._jax import enable_x64, unroll_threefry_on_cpu
+
+    if chain.noise.law == "alpha_stable":
+        raise DesignerInputError("noise.law", "map_chains_jax draws gaussian or student_t noise")
+    if steps < every or every < 1 or steps % every or burn < 0 or chains < 1:
+        raise DesignerInputError("steps", f"steps={steps} must be a positive multiple of every={every}, burn={burn} >= 0, chains={chains} >= 1")
+    enable_x64()
+    unroll_threefry_on_cpu()
+    run = _map_program(int(chain.depth), chain.noise.law, float(chain.noise.df), int(chains), int(burn), int(steps), int(every))
+    rec = np.asarray(run(chain.z0, chain.e, chain.scale, chain.z0 if start is None else float(start), jax.random.PRNGKey(seed)))
+    return rec, np.isfinite(rec[:, -1])
+
+
+def _orthogonal(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def matrix_product_start(z0s, seed: int = 0):
+    """A balanced, rotated factorisation of ``M* = U diag(z0s) V^T`` (``U``, ``V``, ``R`` random
+    orthogonal): ``P = U S^{1/2} R``, ``Q = R^T S^{1/2} V^T``, so ``P^T P = Q Q^T`` and ``P Q = M*``.
+    Returns ``(P, Q, U, V)``."""
+    rng = np.random.default_rng(seed)
+    z0s = np.asarray(z0s, np.float64)
+    n = len(z0s)
+    U, V, R = _orthogonal(rng, n), _orthogonal(rng, n), _orthogonal(rng, n)
+    h = np.diag(np.sqrt(z0s))
+    return U @ h @ R, R.T @ h @ V.T, U, V
+
+
+@functools.lru_cache(maxsize=8)
+def _matrix_program(n: int, chains: int, burn: int, steps: int, every: int, aligned: bool):
+    import jax
+    from jax import lax
+
+    def step(carry, _, e, s, M0, U, V):
+        P, Q, key = carry
+        key, sub = jax.random.split(key)
+        if aligned:  # label noise in the target's singular basis: Y = U (diag(z0) + s diag(xi)) V^T
+            xi = jax.random.normal(sub, (chains, n), jnp.float64)
+            Y = M0 + s * jnp.einsum("ik,ck,jk->cij", U, xi, V)
+        else:  # independent label noise on every entry
+            Y = M0 + s * jax.random.normal(sub, (chains, n, n), jnp.float64)
+        G = e * (P @ Q - Y)  # e = 2 eta: the gradient of (M - Y)^2 times eta
+        P, Q = P - G @ jnp.swapaxes(Q, 1, 2), Q - jnp.swapaxes(P, 1, 2) @ G
+        return (P, Q, key), None
+
+    @jax.jit
+    def run(P0, Q0, M0, U, V, e, s, key):
+        one = lambda carry, _: step(carry, _, e, s, M0, U, V)
+        carry = (jnp.broadcast_to(P0, (chains, n, n)), jnp.broadcast_to(Q0, (chains, n, n)), key)
+        if burn:
+            carry, _ = lax.scan(one, carry, None, length=burn)
+
+        def record(carry, _):
+            carry, _ = lax.scan(one, carry, None, length=every)
+            P, Q = carry[0], carry[1]
+            sv = jnp.linalg.svd(P @ Q, compute_uv=False)
+            imb = jnp.sqrt(jnp.sum((jnp.swapaxes(P, 1, 2) @ P - Q @ jnp.swapaxes(Q, 1, 2)) ** 2, axis=(1, 2)))
+            return carry, (sv, imb)
+
+        _, (sv, imb) = lax.scan(record, carry, None, length=steps // every)
+        return jnp.moveaxis(sv, 0, 1), imb.T
+
+    return run
+
+
+def matrix_chains(z0s, eta: float, scale: float, chains: int = 1024, burn: int = 500, steps: int = 4000, every: int = 5,
+                  aligned: bool = True, seed: int = 0, start_seed: int = 0):
+    """Label-noise SGD on a depth-2 matrix product ``M = P Q`` (square, full rank ``n = len(z0s)``),
+    loss ``|M - Y|_F^2`` with ``Y = M* + noise``, ``M* = U diag(z0s) V^T``, from the balanced rotated
+    start of :func:`matrix_product_start`; ``lax.scan`` in ``jit``, the chains one batch, float64.
+
+    ``aligned``: the noise is ``s U diag(xi) V^T`` (it shares the target's singular vectors, so every
+    gradient does and each singular value follows the scalar slice chain ``z' = z (1 - 2 eta (z -
+    z0 - s xi))^2`` exactly); otherwise independent ``N(0, s^2)`` noise on every entry. Returns
+    ``(singular values (chains, records, n) in decreasing order, imbalance |P^T P - Q Q^T|_F
+    (chains, records))``; a chain that overflows has non-finite records."""
+    import jax
+
+    from .._jax import enable_x64, unroll_threefry_on_cpu
+
+    z0s = np.asarray(z0s, np.float64)
+    if z0s.ndim != 1 or len(z0s) < 1 or not np.all(z0s > 0):
+        raise DesignerInputError("z0s", f"positive target singular values, got {z0s}")
+    if steps < every or every < 1 or steps % every or burn < 0 or chains < 1:
+        raise DesignerInputError("steps", f"steps={steps} must be a positive multiple of every={every}, burn={burn} >= 0, chains={chains} >= 1")
+    enable_x64()
+    unroll_threefry_on_cpu()
+    P, Q, U, V = matrix_product_start(z0s, start_seed)
+    run = _matrix_program(len(z0s), int(chains), int(burn), int(steps), int(every), bool(aligned))
+    sv, imb = run(P, Q, U @ np.diag(z0s) @ V.T, U, V, 2.0 * eta, scale, jax.random.PRNGKey(seed))
+    return np.asarray(sv), np.asarray(imb)
+
+
 def _ks(x, law) -> float | None:
     if law is None:
         return None
     return float(st.kstest(x, law.cdf).statistic)
 
 
-def compare_run(z: np.ndarray, finite: np.ndarray, run) -> dict:
+def compare_run(z: np.ndarray, finite: np.ndarray, run, z_top: float | None = None) -> dict:
     """The chains' records against the law of the run (:func:`designer.validate._run_law.run_law`):
     every record of every chain that did not diverge, on both sides of 0 (nothing left out), with
-    standard errors from the spread between the chains and the KS floor between two halves."""
+    standard errors from the spread between the chains and the KS floor between two halves.
+
+    With ``z_top`` (:func:`designer.validate._run_law.divergence_point`, the law's escape point) a
+    chain whose last record has ``|z| >= z_top`` counts as diverged too: it is diverging when the
+    run stops (past ``z_top`` the noiseless step grows ``|z|`` and the chain overflows a few steps
+    later), which is how the law counts it; left in, its last record alone can carry the variance
+    (``diverging_at_end`` counts them)."""
+    at_end = 0
+    if z_top is not None:
+        with np.errstate(invalid="ignore"):
+            going = finite & (np.abs(z[:, -1]) >= z_top)
+        at_end = int(going.sum())
+        finite = finite & ~going
     kept = z[finite]
     ok = np.isfinite(kept)
     x = kept[ok]
     n_ch = kept.shape[0]
-    out = {"law": run.summary(), "diverged_chains": int(z.shape[0] - n_ch),
+    out = {"law": run.summary(), "diverged_chains": int(z.shape[0] - n_ch), "diverging_at_end": at_end,
            "expected_diverged_chains": float(z.shape[0] * (1.0 - run.survival)), "samples": int(x.size)}
     if x.size < 100 or n_ch < 4:
         out["note"] = "too few samples left"
         return out
-    per_mean = np.array([r[m].mean() for r, m in zip(kept, ok)])
-    per_m2 = np.array([(r[m] ** 2).mean() for r, m in zip(kept, ok)])
     mean, var = float(x.mean()), float(x.var())
+    per_mean = np.array([r[m].mean() for r, m in zip(kept, ok)])
+    # the pooled variance is the mean over chains of each chain's mean of (z - pooled mean)^2 (equal
+    # record counts; to first order the pooled mean's own error does not enter): its standard error is
+    # the spread of those per-chain values (adding the errors of E z^2 and of mean^2 in quadrature
+    # ignores their correlation and overstated it 10-50x where mean^2 >> var)
+    per_dev = np.array([((r[m] - mean) ** 2).mean() for r, m in zip(kept, ok)])
     se_mean = float(np.std(per_mean) / math.sqrt(n_ch))
-    se_var = math.sqrt((np.std(per_m2) / math.sqrt(n_ch)) ** 2 + (2 * mean * se_mean) ** 2)
+    se_var = float(np.std(per_dev) / math.sqrt(n_ch))
     half = n_ch // 2
     floor = float(st.ks_2samp(kept[:half][ok[:half]], kept[half:][ok[half:]]).statistic)
     ks = float(st.kstest(x, run.cdf).statistic)
@@ -184,17 +351,16 @@ def compare(z0: float, eta: float, scale: float, depth: int = 2, noise: NoiseLaw
            "exact": {**law.summary(), "seconds": exact_s}, "chains_seconds": chains_s,
            "diverged_chains": int(z.shape[0] - n_ch), "chains_with_excursion": int(excursion.sum()), "samples_outside": int(kept.size - x.size), "samples": int(x.size)}
     if run is not None:
-        out["run"] = compare_run(z, finite, run)
+        out["run"] = compare_run(z, finite, run, divergence_point(chain))
     if x.size < 100 or n_ch < 4:
         out["note"] = "too few samples left"
         return out
     # per-chain statistics (chains are independent): standard errors of the pooled mean and variance
-    per_mean = np.array([r[m].mean() if m.any() else np.nan for r, m in zip(kept, inside)])
-    per_m2 = np.array([(r[m] ** 2).mean() if m.any() else np.nan for r, m in zip(kept, inside)])
     mean, var = float(x.mean()), float(x.var())
+    per_mean = np.array([r[m].mean() if m.any() else np.nan for r, m in zip(kept, inside)])
+    per_dev = np.array([((r[m] - mean) ** 2).mean() if m.any() else np.nan for r, m in zip(kept, inside)])
     se_mean = float(np.nanstd(per_mean) / math.sqrt(n_ch))
-    se_m2 = float(np.nanstd(per_m2) / math.sqrt(n_ch))
-    se_var = math.sqrt(se_m2**2 + (2 * mean * se_mean) ** 2)
+    se_var = float(np.nanstd(per_dev) / math.sqrt(n_ch))  # as in compare_run
     half = n_ch // 2
     a, b = kept[:half][inside[:half]], kept[half:][inside[half:]]
     floor = float(st.ks_2samp(a, b).statistic)
@@ -317,4 +483,4 @@ def finite_step_table(z0s=(0.1, 0.3, 1.0, 3.0, 10.0), fractions=(0.05, 0.2, 0.5)
             "settings": {"q": q, "c": c, "chains": chains, "burn": burn, "steps": steps, "every": every}}
 
 
-__all__ = ["VectorTarget", "compare", "compare_run", "finite_step_check", "map_chains", "finite_step_table", "run_slice_chains", "table_settings"]
+__all__ = ["VectorTarget", "compare", "compare_run", "finite_step_check", "map_chains", "map_chains_jax", "matrix_chains", "matrix_product_start", "finite_step_table", "run_slice_chains", "table_settings"]

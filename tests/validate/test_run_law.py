@@ -146,3 +146,72 @@ def test_run_law_bad_inputs_name_the_field():
     with pytest.raises(DesignerInputError, match="start"):
         run_law(chain, 100, 10, 5, start=-1.0)
     assert divergence_point(chain) > chain.z_escape  # r = -1 lies beyond r = 0 at odd depth
+
+
+def test_compare_run_counts_a_chain_past_the_escape_point_at_the_end_as_diverged():
+    """A chain whose last record is past z_top is diverging when the run stops (the law counts it as
+    escaped): with z_top it is dropped, and the other chains' numbers are unchanged; without it its
+    one record moves the variance (the findings table's t(3), z0 = 10 row: one record at 212)."""
+    eta, s = table_settings(1.0, 0.2, 2)
+    chain = SliceChain(1.0, eta, s, 2)
+    law = run_law(chain, 200, 50, 5)
+    z, fin = map_chains(chain, 64, 50, 200, 5, seed=3)
+    assert fin.all()
+    top = divergence_point(chain)
+    bad = z[:1].copy()
+    bad[0, -1] = 10 * top
+    zz, ff = np.concatenate([z, bad]), np.concatenate([fin, [True]])
+    ref, out, naive = compare_run(z, fin, law, top), compare_run(zz, ff, law, top), compare_run(zz, ff, law)
+    assert out["diverging_at_end"] == 1 and out["diverged_chains"] == 1 and naive["diverging_at_end"] == 0
+    assert out["variance"] == ref["variance"] and out["mean"] == ref["mean"]
+    assert naive["variance"] > 1.5 * ref["variance"]
+
+
+def test_jax_map_chains_sample_the_run_law_and_compile_once():
+    """The slice map in lax.scan (Student-t(3) drawn as N / sqrt(chi2_3 / 3), unit variance):
+    1,024 chains at depth 2, z0 = 1, 0.2 of the edge, against the run law (mean and variance within
+    3 standard errors, KS within twice the floor); a second row of the same shape does not recompile."""
+    from designer.validate._finite_step_check import _map_program, map_chains_jax
+
+    eta, s = table_settings(1.0, 0.2, 2)
+    chain = SliceChain(1.0, eta, s, 2, NoiseLaw("student_t"))
+    law = run_law(chain, 1000, 200, 5)
+    z, fin = map_chains_jax(chain, 1024, 200, 1000, 5, seed=4)
+    out = compare_run(z, fin, law, divergence_point(chain))
+    assert abs(out["mean"] - law.mean) < 3 * out["se_mean"], out
+    assert abs(out["variance"] - law.variance) < 3 * out["se_variance"], out
+    assert out["ks"] < 2 * out["ks_floor"], out
+    program = _map_program(2, "student_t", 3.0, 1024, 200, 1000, 5)
+    map_chains_jax(SliceChain(3.0, 0.01, 0.5, 2, NoiseLaw("student_t")), 1024, 200, 1000, 5, seed=5)
+    assert program._cache_size() == 1
+
+
+@pytest.mark.slow
+def test_escape_beyond_z_top_predicts_the_diverged_chains():
+    """Just past z_top a kick brings a chain back about half the time, so the law's escape point is
+    4 z_top: at depth 2, Gaussian noise, z0 = 0.3, half the edge (100 burn-in, 1,000 steps), 16,384
+    chains of the map diverge as the law with top = 4 predicts (within 3 Poisson s.d.), and clearly
+    fewer than with the escape at z_top itself (top = 1)."""
+    eta, s = table_settings(0.3, 0.5, 2)
+    chain = SliceChain(0.3, eta, s, 2)
+    n = 16384
+    wide, narrow = run_law(chain, 1000, 100, 5, extrapolate=False), run_law(chain, 1000, 100, 5, extrapolate=False, top=1.0)
+    z, fin = map_chains(chain, n, 100, 1000, 5, seed=11)
+    observed = int((~fin).sum())
+    e_wide, e_narrow = n * (1 - wide.survival), n * (1 - narrow.survival)
+    assert abs(observed - e_wide) < 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+    assert e_narrow - observed > 3 * math.sqrt(e_wide), (observed, e_wide, e_narrow)
+
+
+def test_standard_error_of_the_variance_matches_batches_of_chains():
+    """compare_run's standard error of the pooled variance against the spread of the variance over
+    16 independent batches of chains (depth 2, z0 = 3, where mean^2 is 600 times the variance: adding
+    the errors of E z^2 and mean^2 in quadrature overstated it about 30-fold)."""
+    eta, s = table_settings(3.0, 0.2, 2)
+    chain = SliceChain(3.0, eta, s, 2)
+    law = run_law(chain, 400, 100, 5, extrapolate=False)
+    z, fin = map_chains(chain, 2048, 100, 400, 5, seed=7)
+    out = compare_run(z, fin, law)
+    batches = np.array([b.var() for b in z.reshape(16, -1)])
+    batch_se = batches.std(ddof=1) / math.sqrt(16)
+    assert 0.6 < out["se_variance"] / batch_se < 1.6, (out["se_variance"], batch_se)

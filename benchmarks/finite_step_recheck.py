@@ -1,0 +1,163 @@
+"""Rows of the finite-step table (docs/findings.md sections 8-9) rechecked with many chains.
+
+For each row ``noise:depth:z0:fraction`` (the table's ``eta`` and ``s = 0.3 sqrt(z0)``,
+:func:`designer.validate._finite_step_check.table_settings`): the law of the run
+(:func:`designer.validate.run_law`, the table's 500 burn-in steps and 4,000 steps recorded every 5),
+``--chains`` chains of the slice map (the simulator's step to 1e-12; ``--backend jax``: ``lax.scan``
+in ``jit``, ``numpy``: the same map vectorised over chains), and the comparison
+(:func:`designer.validate._finite_step_check.compare_run`: every record of every chain that did not
+diverge, a chain whose last record is past the law's escape point counting as diverged), with the
+small-step law (theory.md's Gamma law at depth 2, the limiting SDE's law at depth 3) on the same
+records. One JSON object per row and line.
+
+    python benchmarks/finite_step_recheck.py --rows student_t:2:10:0.5 --chains 8192 --out recheck.jsonl
+
+``--law-cache DIR`` keeps each run law (its distribution function and moments, ``.npz``) for the
+next run: a depth-3 run law takes minutes on a loaded 2-core machine. ``--render a.jsonl b.jsonl``
+prints the markdown table of docs/findings.md section 9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+ALL_ROWS = [f"{n}:{d}:{z0:g}:{f:g}" for n in ("gaussian", "student_t") for d in (2, 3)
+            for z0 in (0.1, 0.3, 1.0, 3.0, 10.0) for f in (0.05, 0.2, 0.5)]
+
+
+def load_or_run_law(chain, burn, steps, every, cache, key):
+    from designer.validate._run_law import RunLaw, run_law
+
+    path = os.path.join(cache, key.replace(":", "_") + ".npz") if cache else None
+    if path and os.path.exists(path):
+        d = np.load(path, allow_pickle=False)
+        meta = json.loads(str(d["meta"]))
+        law = RunLaw(d["z_neg"], d["F_neg"], d["z_pos"], d["F_pos"], meta["mean"], meta["variance"])
+        for k in ("survival", "negative", "zero", "error", "cells", "dropped", "seconds"):
+            setattr(law, k, meta[k])
+        return law
+    law = run_law(chain, steps, burn, every)
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        meta = {k: getattr(law, k) for k in ("mean", "variance", "survival", "negative", "zero", "error", "cells",
+                                              "dropped", "seconds")}
+        np.savez(path, z_neg=law.z_neg, F_neg=law.F_neg, z_pos=law.z_pos, F_pos=law.F_pos, meta=json.dumps(meta))
+    return law
+
+
+def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5) -> dict:
+    import scipy.stats as st
+
+    from designer.validate._finite_step import NoiseLaw, SliceChain, small_step_law
+    from designer.validate._finite_step_check import compare_run, map_chains, map_chains_jax, table_settings
+    from designer.validate._run_law import divergence_point
+
+    noise, depth, z0, f = row.split(":")
+    depth, z0, f = int(depth), float(z0), float(f)
+    eta, s = table_settings(z0, f, depth)
+    chain = SliceChain(z0, eta, s, depth, NoiseLaw(noise))
+    t0 = time.perf_counter()
+    law = load_or_run_law(chain, burn, steps, every, cache, row)
+    t_law = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run = map_chains_jax if backend == "jax" else map_chains
+    z, fin = run(chain, chains, burn, steps, every, seed=seed)
+    t_chains = time.perf_counter() - t0
+    out = compare_run(z, fin, law, divergence_point(chain))
+    out["law"]["seconds"] = t_law
+    res = {"row": row, "setup": {"noise": noise, "depth": depth, "z0": z0, "fraction_of_edge": f, "eta": eta,
+                                  "noise_scale": s, "chains": chains, "burn": burn, "steps": steps, "every": every,
+                                  "backend": backend, "seed": seed},
+           "run": out, "chains_seconds": t_chains}
+    if "mean" in out:
+        kept = z[fin & ~(np.abs(np.nan_to_num(z[:, -1], nan=np.inf)) >= divergence_point(chain))]
+        x = kept[np.isfinite(kept)]
+        small = small_step_law(chain)
+        if small is not None:
+            res["small_step"] = {"mean": small.mean, "variance": small.variance,
+                                 "mean_rel_error": abs(small.mean - out["mean"]) / abs(out["mean"]),
+                                 "variance_rel_error": abs(small.variance - out["variance"]) / out["variance"],
+                                 "ks": float(st.kstest(x, small.cdf).statistic)}
+        out["se_mean_rel"] = out["se_mean"] / abs(out["mean"])
+        out["se_variance_rel"] = out["se_variance"] / out["variance"]
+    return res
+
+
+def render(paths) -> str:
+    """The markdown table of docs/findings.md section 9 from the JSON lines of earlier runs (the last
+    result of each row wins), in the table's row order."""
+    got = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                r = json.loads(line)
+                got[r["row"]] = r
+    head = ("| noise | D | z0 | eta/edge | chains | mean +- s.e. | run law: mean error (s.e.) | variance +- s.e. | "
+            "run law: variance error (s.e.) | KS (floor) | small-step: variance error, KS | diverged: chains / law | goal |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for row in ALL_ROWS:
+        if row not in got:
+            continue
+        r, su = got[row], got[row]["setup"]
+        o = r["run"]
+        name = "Gauss" if su["noise"] == "gaussian" else "t(3)"
+        lead = f"| {name} | {su['depth']} | {su['z0']:g} | {su['fraction_of_edge']:g} | {su['chains']} "
+        if "mean" not in o:
+            lines.append(lead + f"| no law: {o['diverged_chains']} of {su['chains']} chains diverged | | | | | | "
+                         f"{o['diverged_chains']} / {o['expected_diverged_chains']:.0f} | no law |")
+            continue
+        sm = r.get("small_step")
+        ok_ks = o["ks"] <= 2 * o["ks_floor"]
+        goal = "yes" if o["goal_met"] else "no"
+        ks = f"**{o['ks']:.4f}** ({o['ks_floor']:.4f})" if ok_ks else f"{o['ks']:.4f} ({o['ks_floor']:.4f})"
+        small = f"{100 * sm['variance_rel_error']:.1f}%, {sm['ks']:.4f}" if sm else "none"
+        lines.append(lead + f"| {o['mean']:.5g} +- {100 * o['se_mean_rel']:.2f}% | {100 * o['mean_rel_error']:.2f}% "
+                     f"({o['mean_z']:.1f}) | {o['variance']:.4g} +- {100 * o['se_variance_rel']:.1f}% | "
+                     f"{100 * o['variance_rel_error']:.2f}% ({o['variance_z']:.1f}) | {ks} | {small} | "
+                     f"{o['diverged_chains']} / {o['expected_diverged_chains']:.1f} | {goal} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default=None, help="comma-separated noise:depth:z0:fraction, or 'all'")
+    p.add_argument("--render", nargs="+", default=None, help="instead: print the markdown table of these JSON-lines files")
+    p.add_argument("--chains", type=int, default=4096)
+    p.add_argument("--backend", choices=("jax", "numpy"), default="numpy")
+    p.add_argument("--law-cache", default=None)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    if args.render:
+        print(render(args.render), end="")
+        return
+    if not (args.rows and args.out):
+        p.error("--rows and --out are needed (or --render)")
+    rows = ALL_ROWS if args.rows == "all" else args.rows.split(",")
+    with open(args.out, "a", encoding="utf-8") as fh:
+        for row in rows:
+            res = recheck(row, args.chains, args.backend, args.law_cache, args.seed)
+            fh.write(json.dumps(res) + "\n")
+            fh.flush()
+            r = res["run"]
+            if "mean" not in r:
+                print(row, "no comparison:", r.get("note"), "diverged", r["diverged_chains"], flush=True)
+                continue
+            sm = res.get("small_step", {})
+            print(f"{row}: mean {r['mean']:.5g} +- {r['se_mean']:.2g} (law {r['law']['mean']:.5g}, {100 * r['mean_rel_error']:.2f}%), "
+                  f"var {r['variance']:.5g} +- {r['se_variance']:.2g} (law {r['law']['variance']:.5g}, "
+                  f"{100 * r['variance_rel_error']:.2f}%), KS {r['ks']:.4f} floor {r['ks_floor']:.4f}, "
+                  f"small-step var {100 * sm.get('variance_rel_error', math.nan):.1f}% KS {sm.get('ks', math.nan):.4f}, "
+                  f"diverged {r['diverged_chains']} (law {r['expected_diverged_chains']:.1f}), "
+                  f"law {r['law']['seconds']:.0f} s, chains {res['chains_seconds']:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
