@@ -21,6 +21,9 @@ used, and how many design jobs were running at each second of the measurement.
 
     python benchmarks/service_latency.py [--rate 200] [--seconds 30] [--background auto|api|standin]
                                          [--database sqlite|postgresql]
+
+The server inherits the environment: ``DESIGNER_WORKER_OWN_SCHED_GROUP=1`` runs its workers in a
+scheduling group of their own (see README, "The service"); the line ``workers:`` says which.
 """
 
 from __future__ import annotations
@@ -457,6 +460,9 @@ def measure(args: argparse.Namespace) -> int:
           f"{result['connections_opened']} connections, schedule lag max {result['schedule_max_lag_ms']:.1f}ms); "
           f"design jobs running per second: min={min(samples, default=0)} max={max(samples, default=0)} "
           f"({len(samples)} samples)")
+    print(f"workers: nice {os.environ.get('DESIGNER_WORKER_NICE', '19 (default)')}, own scheduling group "
+          f"{os.environ.get('DESIGNER_WORKER_OWN_SCHED_GROUP', '0 (default)')}; autogroup scheduling "
+          f"{Path('/proc/sys/kernel/sched_autogroup_enabled').read_text().strip() if Path('/proc/sys/kernel/sched_autogroup_enabled').exists() else 'absent'}")
     print(f"machine: {os.cpu_count()} cores busy {busy1 - busy0:.1f} of {wall * (os.cpu_count() or 1):.1f} CPU-s "
           f"during the run; the design jobs used {jobs_cpu:.1f} CPU-s; load average {os.getloadavg()[0]:.2f}")
     return 0

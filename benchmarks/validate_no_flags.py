@@ -21,7 +21,9 @@ one fresh directory across the whole run (later cells may reuse earlier compilat
 the CLI's own default directory (``~/.cache/designer/jax``) as it is. The output names the choice.
 
 Run: ``python benchmarks/validate_no_flags.py [--quick] [--only SUBSTR[,SUBSTR]] [--dry-run]
-[--json out.json] [--cache cell|run|user]``.
+[--json out.json] [--cache cell|run|user] [--extras]``; ``--report a.json,b.json`` prints the table of
+earlier runs. The full grid is 34 cells; ``--quick`` (16 cells) covers every task and every exact
+target at least once, sparse_regression at both corners (see ``QUICK``).
 """
 
 from __future__ import annotations
@@ -70,29 +72,44 @@ EXTRA_CELLS = [
 ]
 
 
+#: ``--quick``: every task and every exact target at least once, sparse_regression at both corners
+#: (l1 at both, the other targets at one each), each matrix target on one matrix task (nuclear on both)
+QUICK = {
+    "l1/sparse_regression/small", "l1/sparse_regression/large", "lp0.5/sparse_regression/large",
+    "lp0.8/sparse_regression/small", "lp1.5/sparse_regression/small", "elastic_net/sparse_regression/large",
+    "huber/sparse_regression/small", "group_l21/sparse_regression/large", "basis_l1/cosine_sparse",
+    "tv/piecewise_constant", "fused_lasso/piecewise_constant", "nuclear/matrix_completion", "nuclear/matrix_sensing",
+    "schatten0.5/matrix_completion", "schatten1.5/matrix_sensing", "sparse_plus_low_rank/matrix_completion",
+}
+
+
 def cells(extras: bool = False) -> list[dict]:
     """The full grid: one dict per cell (id, target, shape, task, quick)."""
     out = []
     for name, target in VECTOR_TARGETS:
         for size, s in SPARSE_SIZES.items():
             out.append({"id": f"{name}/sparse_regression/{size}", "target": target, "shape": [s["d"]],
-                        "task": {"kind": "sparse_regression", **s}, "quick": size != "mid"})
+                        "task": {"kind": "sparse_regression", **s}})
     # the cosine task (64 modes) and the piecewise-constant task (the paper's 200-sample signal)
     out.append({"id": "basis_l1/cosine_sparse", "target": {"kind": "basis_l1", "basis": "cosine"}, "shape": [64],
-                "task": {"kind": "cosine_sparse"}, "quick": True})
-    out.append({"id": "l1/cosine_sparse", "target": {"kind": "l1"}, "shape": [64], "task": {"kind": "cosine_sparse"},
-                "quick": False})
+                "task": {"kind": "cosine_sparse"}})
+    out.append({"id": "l1/cosine_sparse", "target": {"kind": "l1"}, "shape": [64], "task": {"kind": "cosine_sparse"}})
     for name, target in (("tv", {"kind": "tv"}), ("fused_lasso", {"kind": "fused_lasso"})):
         out.append({"id": f"{name}/piecewise_constant", "target": target, "shape": [200],
-                    "task": {"kind": "piecewise_constant"}, "quick": True})
+                    "task": {"kind": "piecewise_constant"}})
     out.append({"id": "l1/piecewise_constant", "target": {"kind": "l1"}, "shape": [200],
-                "task": {"kind": "piecewise_constant"}, "quick": False})
+                "task": {"kind": "piecewise_constant"}})
     for name, target in MATRIX_TARGETS:
         for tname, task in MATRIX_TASKS:
-            out.append({"id": f"{name}/{tname}", "target": target, "shape": [20, 20], "task": task, "quick": True})
+            out.append({"id": f"{name}/{tname}", "target": target, "shape": [20, 20], "task": task})
     if extras:
         for cid, target, shape, task in EXTRA_CELLS:
-            out.append({"id": cid, "target": target, "shape": shape, "task": task, "quick": False, "extra": True})
+            out.append({"id": cid, "target": target, "shape": shape, "task": task, "extra": True})
+    missing = QUICK - {c["id"] for c in out}
+    if missing:
+        raise ValueError(f"QUICK names cells not in the grid: {sorted(missing)}")
+    for c in out:
+        c["quick"] = c["id"] in QUICK
     return out
 
 
@@ -192,7 +209,7 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", default=None, help="comma-separated substrings: run the cells whose id contains one")
-    ap.add_argument("--quick", action="store_true", help="the corner sizes only: every task and exact target at least once")
+    ap.add_argument("--quick", action="store_true", help="16 cells: every task and exact target at least once, sparse_regression at both corner sizes (QUICK)")
     ap.add_argument("--extras", action="store_true", help="add log_sum (epsilon 0.01), robust_pca and log_det cells")
     ap.add_argument("--dry-run", action="store_true", help="list the grid and exit")
     ap.add_argument("--cache", default="cell", help="cell (fresh per cell, default), run (one fresh per run), user, or a path")
@@ -200,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--goal", type=float, default=GOAL_S, help="validate wall-time goal per command (s)")
     ap.add_argument("--json", default=None, help="write the rows here")
     ap.add_argument("--keep", default=None, help="keep design / validate JSON and caches in this directory")
+    ap.add_argument("--report", default=None, help="print the table of earlier runs' --json files (comma-separated) and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        rows = [r for f in args.report.split(",") if f for r in json.load(open(f, encoding="utf-8"))["rows"]]
+        print(table(rows))
+        return 0
 
     grid = cells(args.extras)
     if args.quick:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
 
     api_threads: int = Field(default=16, ge=1, le=256, description="threads for blocking work of the API (database)")
     worker_nice: int = Field(default=19, ge=0, le=19, description="niceness added to worker processes (batch work yields to requests)")
+    worker_own_sched_group: bool = Field(
+        default=False, description="workers start their own session, so that on Linux with autogroup "
+        "scheduling their niceness also ranks them below other sessions (a PostgreSQL server on the same "
+        "host), not only below the API process; they then leave the server's process group")
     worker_single_threaded: bool = Field(
         default=True, description="one compute thread per worker (XLA Eigen and BLAS), so jobs leave cores to the API")
 

@@ -7,7 +7,7 @@ current state. :class:`ReplayMiddleware` answers such a retry itself:
 
 * **Exact requests only.** A request is eligible when it is ``POST /v1/design-jobs`` with no query
   string, one ``Idempotency-Key`` header and at most one ``Authorization`` and ``Content-Type``
-  header; its identity is the tuple (authorization, key, content type, body bytes). Anything
+  header; its identity is the tuple (authorization, key, content type, SHA-256 of the body). Anything
   else goes to the route unchanged.
 * **The route decides first.** The first request of an identity goes to the route. When the
   route answers 201 or 200 (created, or replayed), the identity is remembered with the job id
@@ -28,6 +28,7 @@ Nothing is written by this module: a restart only empties the cache.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from typing import Any
 
@@ -87,7 +88,7 @@ class ReplayMiddleware:
             await self.app(scope, receive, send)
             return
         identity = (found.get(b"authorization", [b""])[0], found[b"idempotency-key"][0],
-                    found.get(b"content-type", [b""])[0], body)
+                    found.get(b"content-type", [b""])[0], hashlib.sha256(body).digest())
 
         job_id = self._known.get(identity)
         if job_id is not None and await self._answer(scope, send, identity, job_id):

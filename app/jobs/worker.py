@@ -296,6 +296,17 @@ def prepare_worker_process(settings: Settings) -> None:
     jobs occupy at most two runnable threads instead of one per core each. Must run before
     ``designer`` (JAX, numpy) is imported, as these libraries read the environment when they load.
     """
+    if settings.worker_own_sched_group:
+        # Linux applies nice only within a scheduling group (a session under autogroup): in the
+        # server's session the workers yield to the API process but share one group weight with
+        # it against every other session, PostgreSQL included. A session of their own, with that
+        # group's niceness set too, makes them yield to the whole machine.
+        try:
+            os.setsid()
+            with open("/proc/self/autogroup", "w") as fh:
+                fh.write(str(settings.worker_nice))
+        except OSError as exc:  # no autogroup (other kernels): the process nice below still applies
+            log.warning("could not give the worker a scheduling group of its own: %s", exc)
     if settings.worker_nice:
         try:
             os.nice(settings.worker_nice)

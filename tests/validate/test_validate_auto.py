@@ -188,3 +188,21 @@ def test_convex_references_are_minima(target):
     assert out["status"] == "optimal" and out["objective"] == pytest.approx(f(out["z"]), abs=1e-12)
     rng = np.random.default_rng(1)
     assert min(f(out["z"] + 1e-4 * rng.standard_normal(30)) - f(out["z"]) for _ in range(100)) > -1e-9
+
+
+def test_blas_runs_on_one_thread_during_a_validation(l1_design):
+    """numpy's and scipy's OpenBLAS both on one thread while validating (the host work is small
+    vectors: their threads multiplied the L-BFGS finish's CPU time 7-10x), restored afterwards."""
+    import scipy.optimize  # noqa: F401  scipy's OpenBLAS loaded, as the validation does
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas = lambda: {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):  # what OpenBLAS takes on a 2-core machine
+        before = blas()
+        validate(l1_design, {"task": {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}, "steps": 500},
+                 progress=lambda p: seen.append(blas()))
+        after = blas()
+    assert len(before) >= 2 and set(before.values()) == {2}
+    assert seen and all(set(s) == set(before) and set(s.values()) == {1} for s in seen)
+    assert after == before
