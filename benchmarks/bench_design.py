@@ -105,14 +105,18 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the numbers here")
     parser.add_argument("--baseline", default=None, help="git revision of an earlier designer to time in the same run")
     parser.add_argument("--large", action="store_true", help="also the layer-sized cases (minutes each)")
+    parser.add_argument("--only", default=None, help="comma-separated substrings: the cases whose name contains one")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats of the baseline comparison (medians)")
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
     report = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "loadavg_before": os.getloadavg(), "cases": {}}
+    wanted = [w.strip() for w in args.only.split(",")] if args.only else None
+    pick = lambda names: [n for n in names if wanted is None or any(w in n for w in wanted)]
     if args.baseline:
-        report["baseline"] = compare(args.baseline)
-    for case in list(CASES) + (list(LARGE) if args.large else []):
+        report["baseline"] = compare(args.baseline, pick(CASES), args.repeats)
+    for case in pick(list(CASES) + (list(LARGE) if args.large else [])):
         with tempfile.TemporaryDirectory() as cache:
             cold = measure(case, cache)
             cached = measure(case, cache)
@@ -133,8 +137,9 @@ def main() -> None:
             json.dump(report, fh, indent=1)
 
 
-def compare(rev: str) -> dict:
-    """Every case of ``CASES``, this designer and ``rev``'s interleaved (cold, then cached), with ratios."""
+def compare(rev: str, cases: list[str], repeats: int = 1) -> dict:
+    """The ``cases``, this designer and ``rev``'s interleaved (cold, then cached; ``repeats`` times,
+    medians and spread), with ratios."""
     root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True,
                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     out = {"revision": rev, "cases": {}}
@@ -142,18 +147,20 @@ def compare(rev: str) -> dict:
         archive = subprocess.run(["git", "-C", root, "archive", rev, "designer"], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
         print(f"baseline: designer at {rev} (exported to {old})")
-        for case in CASES:
-            with tempfile.TemporaryDirectory() as c_new, tempfile.TemporaryDirectory() as c_old:
-                runs = {}
-                for phase in ("cold", "cached"):
-                    runs[("old", phase)] = measure(case, c_old, old)
-                    runs[("new", phase)] = measure(case, c_new)
+        for case in cases:
+            runs: dict = {}
+            for _ in range(repeats):
+                with tempfile.TemporaryDirectory() as c_new, tempfile.TemporaryDirectory() as c_old:
+                    for phase in ("cold", "cached"):
+                        runs.setdefault(("old", phase), []).append(measure(case, c_old, old))
+                        runs.setdefault(("new", phase), []).append(measure(case, c_new))
             row = {}
-            for phase in ("cold", "cached"):
-                n, o = runs[("new", phase)]["wall_to_first_result_s"], runs[("old", phase)]["wall_to_first_result_s"]
-                row[phase] = {"new_s": n, "old_s": o, "ratio": n / o}
-            n, o = runs[("new", "cold")]["warm_s"], runs[("old", "cold")]["warm_s"]
-            row["warm"] = {"new_s": n, "old_s": o, "ratio": n / o}
+            for phase, key, source in (("cold", "wall_to_first_result_s", "cold"), ("cached", "wall_to_first_result_s", "cached"),
+                                       ("warm", "warm_s", "cold")):
+                n = [r[key] for r in runs[("new", source)]]
+                o = [r[key] for r in runs[("old", source)]]
+                row[phase] = {"new_s": statistics.median(n), "old_s": statistics.median(o),
+                              "ratio": statistics.median(n) / statistics.median(o), "new_all_s": n, "old_all_s": o}
             out["cases"][case] = row
             print(f"{case}: cold {row['cold']['new_s']:.2f} s vs {row['cold']['old_s']:.2f} s ({row['cold']['ratio']:.2f}x), "
                   f"cached {row['cached']['new_s']:.2f} vs {row['cached']['old_s']:.2f} ({row['cached']['ratio']:.2f}x), "

@@ -31,7 +31,7 @@ ALL_ROWS = [f"{n}:{d}:{z0:g}:{f:g}" for n in ("gaussian", "student_t") for d in 
             for z0 in (0.1, 0.3, 1.0, 3.0, 10.0) for f in (0.05, 0.2, 0.5)]
 
 
-def load_or_run_law(chain, burn, steps, every, cache, key):
+def load_or_run_law(chain, burn, steps, every, cache, key, ppw=1.0):
     from designer.validate._run_law import RunLaw, run_law
 
     path = os.path.join(cache, key.replace(":", "_") + ".npz") if cache else None
@@ -42,7 +42,7 @@ def load_or_run_law(chain, burn, steps, every, cache, key):
         for k in ("survival", "negative", "zero", "error", "cells", "dropped", "seconds"):
             setattr(law, k, meta[k])
         return law
-    law = run_law(chain, steps, burn, every)
+    law = run_law(chain, steps, burn, every, points_per_width=ppw)
     if path:
         os.makedirs(cache, exist_ok=True)
         meta = {k: getattr(law, k) for k in ("mean", "variance", "survival", "negative", "zero", "error", "cells",
@@ -51,7 +51,8 @@ def load_or_run_law(chain, burn, steps, every, cache, key):
     return law
 
 
-def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5) -> dict:
+def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5,
+            ppw: float = 1.0) -> dict:
     import scipy.stats as st
 
     from designer.validate._finite_step import NoiseLaw, SliceChain, small_step_law
@@ -63,7 +64,7 @@ def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, b
     eta, s = table_settings(z0, f, depth)
     chain = SliceChain(z0, eta, s, depth, NoiseLaw(noise))
     t0 = time.perf_counter()
-    law = load_or_run_law(chain, burn, steps, every, cache, row)
+    law = load_or_run_law(chain, burn, steps, every, cache, row, ppw)
     t_law = time.perf_counter() - t0
     t0 = time.perf_counter()
     run = map_chains_jax if backend == "jax" else map_chains
@@ -73,7 +74,7 @@ def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, b
     out["law"]["seconds"] = t_law
     res = {"row": row, "setup": {"noise": noise, "depth": depth, "z0": z0, "fraction_of_edge": f, "eta": eta,
                                   "noise_scale": s, "chains": chains, "burn": burn, "steps": steps, "every": every,
-                                  "backend": backend, "seed": seed},
+                                  "backend": backend, "seed": seed, "points_per_width": ppw},
            "run": out, "chains_seconds": t_chains}
     if "mean" in out:
         kept = z[fin & ~(np.abs(np.nan_to_num(z[:, -1], nan=np.inf)) >= divergence_point(chain))]
@@ -133,6 +134,7 @@ def main(argv=None):
     p.add_argument("--backend", choices=("jax", "numpy"), default="numpy")
     p.add_argument("--law-cache", default=None)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--ppw", type=float, default=1.0, help="run law cells per kernel width (coarse grid; fine: 1.5x)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.render:
@@ -143,7 +145,7 @@ def main(argv=None):
     rows = ALL_ROWS if args.rows == "all" else args.rows.split(",")
     with open(args.out, "a", encoding="utf-8") as fh:
         for row in rows:
-            res = recheck(row, args.chains, args.backend, args.law_cache, args.seed)
+            res = recheck(row, args.chains, args.backend, args.law_cache, args.seed, ppw=args.ppw)
             fh.write(json.dumps(res) + "\n")
             fh.flush()
             r = res["run"]

@@ -80,6 +80,11 @@ def _hermite_nonneg(a, ys, xs, ms, m_end):
     return jnp.where(a > ys[-1], beyond, inside)
 
 
+def hermite_nonneg(a, ys, xs, ms, m_end):
+    """``G(a)`` for ``a >= 0`` (no odd extension)."""
+    return _hermite_nonneg(a, ys, xs, ms, m_end)
+
+
 def hermite(y, ys, xs, ms, m_end):
     """``G(y)`` with the odd extension (elementwise over ``y``)."""
     pos = _hermite_nonneg(y, ys, xs, ms, m_end)

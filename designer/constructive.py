@@ -59,14 +59,14 @@ def _grid(lo: float, hi: float, breakpoints: Sequence[float], per_decade: int = 
 
 
 def _values_and_slopes(r: Callable, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``r`` and ``r'`` at every point of ``y``, in one compiled call."""
     import jax
     import jax.numpy as jnp
 
-    ys = jnp.asarray(y, jnp.float64)
-    values = np.asarray(jax.vmap(r)(ys), np.float64)
     # one-sided slopes at breakpoints do not matter for C^1 profiles; the right derivative is used
-    slopes = np.asarray(jax.vmap(jax.grad(r))(ys), np.float64)
-    return values, slopes
+    both = jax.jit(lambda ys: (jax.vmap(r)(ys), jax.vmap(jax.grad(r))(ys)))
+    values, slopes = both(jnp.asarray(y, jnp.float64))
+    return np.asarray(values, np.float64), np.asarray(slopes, np.float64)
 
 
 def _limit_slopes(y: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -93,6 +93,87 @@ def _flat_part(y: np.ndarray, values: np.ndarray) -> float | None:
     return None if bad.size == 0 else float(y[bad[0]])
 
 
+#: Gauss-Legendre nodes per panel half of :func:`_quadrature` (panels of one knot interval, ratio
+#: at most 10^(1/128), or geometric halvings toward 0, ratio 2: both far below float64 error).
+_GL_NODES = 12
+#: Halvings of the first knot interval toward 0 before the power-law remainder.
+_TAIL_HALVINGS = 64
+#: Largest relative difference of the two Gauss-Legendre rules on a panel before it is cut into
+#: ``_REFINE_PIECES`` pieces (recursively).
+_QUAD_RTOL = 1e-13
+_REFINE_PIECES = 32
+
+
+def _quadrature(r: Callable, y: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Nodes, and the rule that turns ``r`` at them into ``I(y_k) = int_0^{y_k} dt / sqrt(r(t))``
+    at the knots (``y_0 = 0``).
+
+    Panels: every knot interval (``r`` is smooth between knots: breakpoints are knots) and the
+    halvings ``[y_1 2^-(j+1), y_1 2^-j]`` of the first one; below ``eps = y_1 2^-64`` the integrand
+    is the power law ``t^(-p/2)`` of ``r``'s local exponent ``p`` (measured from
+    ``r(eps) / r(eps / 2)``), integrated exactly. Each panel gets Gauss-Legendre on its two
+    halves, checked against Gauss-Legendre on the whole; where they differ by more than
+    ``_QUAD_RTOL`` (``r`` varies on a finer scale than the knots) the panel is cut finer.
+    """
+    halvings = y[1] * 2.0 ** -np.arange(_TAIL_HALVINGS + 1.0)
+    lo = np.concatenate([halvings[1:], y[1:-1]])
+    hi = np.concatenate([halvings[:-1], y[2:]])
+    t, rule = _gauss_pair(lo, hi)
+    eps = halvings[-1]
+
+    def integral(values: np.ndarray) -> np.ndarray:
+        r_eps, r_half = values[-2:]
+        pieces, rough = rule(values[:-2])
+        if rough.any():
+            pieces[rough] = _refined(r, lo[rough], hi[rough])
+        p = np.log2(r_eps / r_half)
+        first = eps / np.sqrt(r_eps) / (1.0 - 0.5 * p) + pieces[:_TAIL_HALVINGS][::-1].sum()
+        return np.concatenate([[0.0], first + np.concatenate([[0.0], np.cumsum(pieces[_TAIL_HALVINGS:])])])
+
+    return np.concatenate([t.reshape(-1), [eps, 0.5 * eps]]), integral
+
+
+def _gauss_pair(lo: np.ndarray, hi: np.ndarray):
+    """Nodes of Gauss-Legendre on each panel ``[lo, hi]`` and on its two halves, and the rule that
+    turns ``r`` at them into ``(int dt / sqrt(r) over each panel, whether the two rules disagree)``."""
+    nodes, weights = np.polynomial.legendre.leggauss(_GL_NODES)
+    mid = 0.5 * (hi + lo)
+    a, b = np.stack([lo, lo, mid], axis=1), np.stack([hi, mid, hi], axis=1)  # (panels, 3)
+    half, centre = 0.5 * (b - a), 0.5 * (b + a)
+    t = centre[..., None] + half[..., None] * nodes
+
+    def rule(values: np.ndarray):
+        sums = half * (weights / np.sqrt(values.reshape(t.shape))).sum(axis=-1)
+        pieces = sums[:, 1] + sums[:, 2]
+        return pieces, ~(np.abs(pieces - sums[:, 0]) <= _QUAD_RTOL * np.abs(pieces))
+
+    return t, rule
+
+
+def _refined(r: Callable, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``int_a^b dt / sqrt(r)`` on panels where ``r`` varies on a finer scale than the panel: each cut
+    into ``_REFINE_PIECES`` pieces checked as in :func:`_gauss_pair`, the rough ones again (4 levels)."""
+    import jax
+    import jax.numpy as jnp
+
+    evaluate = jax.jit(jax.vmap(r))
+
+    def level(a, b, depth):
+        frac = np.linspace(0.0, 1.0, _REFINE_PIECES + 1)
+        edges = a[:, None] + (b - a)[:, None] * frac
+        lo, hi = edges[:, :-1].reshape(-1), edges[:, 1:].reshape(-1)
+        t, rule = _gauss_pair(lo, hi)
+        flat = t.reshape(-1)
+        size = 1 << int(flat.size - 1).bit_length()  # padded to a power of two: few compilations
+        values = np.asarray(evaluate(jnp.asarray(np.pad(flat, (0, size - flat.size), mode="edge"), jnp.float64)))
+        pieces, rough = rule(values[:flat.size])
+        if depth < 4 and rough.any():
+            pieces[rough] = level(lo[rough], hi[rough], depth + 1)
+        return pieces.reshape(a.size, _REFINE_PIECES).sum(axis=1)
+
+    return level(np.asarray(a, np.float64), np.asarray(b, np.float64), 0)
+
+
 def psi_inverse_table(r: Callable, mechanism: str, lo: float = 1e-2, hi: float = 1e2,
                       breakpoints: Sequence[float] = ()) -> tuple[dict | None, str | None]:
     """The table of ``psi^{-1}`` for ``r`` under ``mechanism``, or ``(None, reason)``."""
@@ -102,7 +183,12 @@ def psi_inverse_table(r: Callable, mechanism: str, lo: float = 1e-2, hi: float =
     if mechanism not in ("weight_decay", "label_noise"):
         return None, f"no constructive rule for mechanism {mechanism!r}"
     y = _grid(lo, hi, breakpoints, KNOTS_PER_DECADE_LABEL_NOISE if mechanism == "label_noise" else KNOTS_PER_DECADE)
-    values, slopes = _values_and_slopes(r, y)
+    tiny = np.array([1e-12, 2e-12])
+    nodes, integral = _quadrature(r, y) if mechanism == "label_noise" else (np.zeros(0), None)
+    # r at the knots, near 0 and at the quadrature's nodes: one compiled evaluation
+    values, slopes = _values_and_slopes(r, np.concatenate([y, tiny, nodes]))
+    r_tiny, r_nodes = values[len(y):len(y) + 2], values[len(y) + 2:]
+    values, slopes = values[:len(y)], slopes[:len(y)]
     if abs(values[0]) > 0:
         return None, f"r(0) = {values[0]:g}: the rule needs r(0) = 0"
     flat = _flat_part(y, values)
@@ -112,21 +198,11 @@ def psi_inverse_table(r: Callable, mechanism: str, lo: float = 1e-2, hi: float =
     if mechanism == "weight_decay":
         return _table(y, values, slopes), None
     # label noise: F = I^2 / 2 with I = int_0^y dt / sqrt(r)
-    tiny = np.array([1e-12, 2e-12])
-    r_tiny, _ = _values_and_slopes(r, tiny)
     exponent = np.log(r_tiny[1] / r_tiny[0]) / np.log(2.0) if np.all(r_tiny > 0) else np.inf
     if not exponent < 2.0 - 1e-3:
         return None, (f"r grows like |z|^{exponent:.3g} at 0 (at least quadratically), so int_0 dy / sqrt(r) diverges "
                       "and label noise has no transform with psi(0) = 0 that makes r exact")
-    import jax
-    from scipy.integrate import quad
-
-    r_np = jax.jit(r)
-    # quad calls f tens of thousands of times: a Python float goes straight to the compiled r (a
-    # float64 scalar under x64, the same bits), about 5x faster per call than converting it first
-    f = lambda t: 1.0 / np.sqrt(float(r_np(float(t))))
-    pieces = [quad(f, y[k], y[k + 1], epsabs=0.0, epsrel=1e-13, limit=200)[0] for k in range(len(y) - 1)]
-    integral = np.concatenate([[0.0], np.cumsum(pieces)])
+    integral = integral(r_nodes)
     x = 0.5 * integral**2
     with np.errstate(divide="ignore", invalid="ignore"):
         dx = np.where(values > 0, integral / np.sqrt(values), 0.0)

@@ -78,7 +78,7 @@ def engine_values(family, mechanism, points) -> np.ndarray:
         k = chunk.shape[0]
         if k < ENGINE_CHUNK and n > ENGINE_CHUNK:
             chunk = np.concatenate([chunk, np.broadcast_to(chunk[:1], (ENGINE_CHUNK - k, *chunk.shape[1:]))])
-        out.append(np.asarray(_engine_chunk(family, mechanism, jnp.asarray(chunk)))[:k])
+        out.append(np.asarray(_engine_chunk(family, mechanism, chunk))[:k])
     return np.concatenate(out) if out else np.zeros((0,))
 
 

@@ -102,9 +102,11 @@ class Problem:
         return out
 
 
-def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))[None, :]
+def _orthogonal_batch(g: np.ndarray) -> np.ndarray:
+    """Haar-distributed orthogonal matrices from Gaussian ones ``g`` (..., n, n): QR with the signs of
+    ``diag(R)`` moved into ``Q``."""
+    q, r = np.linalg.qr(g)
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
 
 
 def sample_points(request: DesignRequest, target, shape: tuple[int, ...], limit: int | None = None) -> np.ndarray:
@@ -124,12 +126,12 @@ def sample_points(request: DesignRequest, target, shape: tuple[int, ...], limit:
     n = n if limit is None else min(n, limit)
     m, k = shape
     r = min(m, k)
-    out = np.empty((n, m, k))
-    for i in range(n):
-        s = 10.0 ** rng.uniform(lo, hi, size=r)
-        u, v = _orthogonal(rng, m)[:, :r], _orthogonal(rng, k)[:, :r]
-        out[i] = (u * s[None, :]) @ v.T
-    return out
+    s, gu, gv = np.empty((n, r)), np.empty((n, m, m)), np.empty((n, k, k))
+    for i in range(n):  # the draws in their historical order; the factorisations batched below
+        s[i] = 10.0 ** rng.uniform(lo, hi, size=r)
+        gu[i], gv[i] = rng.standard_normal((m, m)), rng.standard_normal((k, k))
+    u, v = _orthogonal_batch(gu)[:, :, :r], _orthogonal_batch(gv)[:, :, :r]
+    return (u * s[:, None, :]) @ np.swapaxes(v, 1, 2)
 
 
 def build_problem(request: DesignRequest, target) -> Problem:

@@ -48,6 +48,8 @@ KNOB_FIT_POINTS = 64
 TOP_K = 4
 SCREEN_CHUNK = 16
 KNOB_CHUNK = 4
+#: Table-transform candidates built from the target (one per mechanism with a rule) scored together.
+CONSTRUCTED_CHUNK = 2
 
 
 def _traces():
@@ -112,9 +114,10 @@ def table_logs(c, table):
 
     ``table`` is ``(knots_y, knots_x, slopes, end_slope)`` (:class:`designer.transforms.TableTransform`).
     """
-    from .._monotone import hermite
+    from .._monotone import hermite_nonneg
 
-    x, slope = jax.jvp(lambda y: hermite(y, *table), (c,), (jnp.ones_like(c),))
+    # G is odd: |G(c)| = G(|c|) and G'(c) = G'(|c|), so one branch of the odd extension suffices
+    x, slope = jax.jvp(lambda y: hermite_nonneg(y, *table), (jnp.abs(c),), (jnp.ones_like(c),))
     return safe_log_abs(x), jnp.clip(-jnp.log(jnp.maximum(slope, _TINY)), _LOG_FLOOR, _LOG_CAP)
 
 
@@ -192,13 +195,32 @@ def score_hadamard(log_abs_by_basis, weights, t, basis_idx, coef):
     return jax.vmap(one)(basis_idx, weights, coef)
 
 
-@jit(static_argnames="mechanism")
-def score_closed_form(family, mechanism, points, t):
-    """Fit error of one built family's registered closed form (e.g. a table transform): ``(err, a, b)``."""
+@jit
+def score_tables(points, t, ys, xs, ms, m_end, coef):
+    """Fit errors of depth-2 table-transform candidates on the identity basis (unit weights), all in
+    one call: tables ``(K, n)`` (padded to a common length by :func:`pad_table`), ``coef`` ``(K, 5)``."""
     from ..design._scoring import fit_line
 
-    _traces()["score_closed_form"] += 1
-    return fit_line(jax.vmap(closed_form(family, mechanism))(points), t)
+    _traces()["score_tables"] += 1
+
+    def one(ys_, xs_, ms_, me, cf):
+        def shape(z):
+            return shape_from_logs(*table_logs(z.reshape(-1), (ys_, xs_, ms_, me)), 1.0, cf)
+
+        return fit_line(jax.vmap(shape)(points), t)
+
+    return jax.vmap(one)(ys, xs, ms, m_end, coef)
+
+
+def pad_table(ys: np.ndarray, xs: np.ndarray, ms: np.ndarray, m_end: float, n: int):
+    """The same ``psi^{-1}`` on ``n`` knots: knots added beyond the last one on its linear continuation
+    (slope ``m_end``, spacing doubling), where the cubic Hermite segments are exactly that line."""
+    extra = n - len(ys)
+    if extra <= 0:
+        return ys, xs, ms
+    step = ys[-1] * (2.0 ** np.arange(1, extra + 1) - 1.0)
+    return (np.concatenate([ys, ys[-1] + step]), np.concatenate([xs, xs[-1] + m_end * step]),
+            np.concatenate([ms, np.full(extra, m_end)]))
 
 
 #: The knob fit is the largest program of the search; LLVM's expensive passes cost compile time
@@ -365,7 +387,7 @@ def constructed_candidates(problem, mechanisms) -> list[dict]:
     for m in problem.mechanisms:
         if m in mechanisms and m not in built:
             # the table depends on the target, the mechanism and the range only: a later design of
-            # the same target (another seed or shape) reuses it (building it is ~1 s of quadrature)
+            # the same target (another seed or shape) reuses it
             key = (target_key, m, lo, hi, breaks)
             if key not in _EXACT_DESIGNS:
                 if len(_EXACT_DESIGNS) >= _EXACT_DESIGNS_MAX:
@@ -381,11 +403,29 @@ def constructed_candidates(problem, mechanisms) -> list[dict]:
         param = {**made.param, "basis": "identity", "dim": problem.shape[0]}
         rule = ("psi^-1 = r, the target's profile (weight decay: R = sum |psi^-1(z)|)" if m == "weight_decay" else
                 "psi^-1 = (1/2) (int_0 dy / sqrt(r))^2 (label noise: R = sum 2 |x| psi'(x)^2)")
-        out.append(candidate("hadamard", param, m, group=f"hadamard/constructed/{m}", chunk=1,
+        out.append(candidate("hadamard", param, m, group="hadamard/constructed", chunk=CONSTRUCTED_CHUNK,
                              complexity=[1, 2, 0], traits={"basis": "identity", "depth": 2, "transform": "table"},
                              description=f"Hadamard product of depth 2, table transform built from the target, {m.replace('_', ' ')}",
                              rule=rule))
     return out
+
+
+def _score_constructed(problem, chunk: list[dict]) -> list[dict]:
+    from ..design._scoring import build_pair, result_entry
+
+    tables = []
+    for c in chunk:
+        tr = build_pair(c["param"], c["mechanism"], problem.shape)[0].transform
+        tables.append(tuple(np.asarray(a, np.float64) for a in (tr.knots_y, tr.knots_x, tr.slopes, tr.end_slope)))
+    # a power-of-two table length and a fixed chunk: one compilation serves every target's tables
+    n = 1 << int(max(len(tb[0]) for tb in tables) - 1).bit_length()
+    padded = [pad_table(ys, xs, ms, float(me), n) + (float(me),) for ys, xs, ms, me in tables]
+    padded += [padded[0]] * (CONSTRUCTED_CHUNK - len(padded))
+    cs = _pad(chunk, CONSTRUCTED_CHUNK)
+    ys, xs, ms, me = (np.stack([p[i] for p in padded]) for i in range(4))
+    coef = np.asarray([mechanism_coefficients(c["mechanism"], 2, problem.shape[0]) for c in cs])
+    err, a, b = (np.asarray(x) for x in score_tables(problem.points, problem.t, ys, xs, ms, me, coef))
+    return [result_entry(float(err[i]), float(a[i]), float(b[i])) for i in range(len(chunk))]
 
 
 def inexact_reasons(problem) -> list[str]:
@@ -420,27 +460,21 @@ def score_candidates(problem, chunk: list[dict]) -> list[dict]:
     group = chunk[0]["group"]
     if "/engine/" in group:
         return engine_scores(problem, chunk)
-    if group.startswith("hadamard/constructed/"):  # a table transform: its closed form, one candidate a chunk
-        from ..design._scoring import build_pair
-
-        out = []
-        for c in chunk:
-            family, _ = build_pair(c["param"], c["mechanism"], problem.shape)
-            err, a, b = score_closed_form(family, c["mechanism"], jnp.asarray(problem.points), jnp.asarray(problem.t))
-            out.append(result_entry(float(err), float(a), float(b)))
-        return out
+    if group == "hadamard/constructed":  # table transforms (one per mechanism): one compiled call
+        return _score_constructed(problem, chunk)
     prep = _prepared(problem)
     d = problem.shape[0]
     knobbed = group.startswith("hadamard/knob/")
     size = KNOB_CHUNK if knobbed else SCREEN_CHUNK
     cs = _pad(chunk, size)
-    bidx = jnp.asarray([SEARCH_BASES.index(c["traits"]["basis"]) for c in cs], dtype=jnp.int32)
-    coef = jnp.asarray([mechanism_coefficients(c["mechanism"], c["traits"]["depth"], d) for c in cs])
+    # numpy arguments go to the compiled functions as they are (no eager conversions per call)
+    bidx = np.asarray([SEARCH_BASES.index(c["traits"]["basis"]) for c in cs], dtype=np.int32)
+    coef = np.asarray([mechanism_coefficients(c["mechanism"], c["traits"]["depth"], d) for c in cs])
     ones = np.ones(d)
-    weights = jnp.asarray(np.stack([prep["weights"][SEARCH_BASES.index(c["traits"]["basis"])]
-                                    if c["mechanism"] == "label_noise" else ones for c in cs]))
-    t = jnp.asarray(problem.t)
-    log_abs = jnp.asarray(prep["log_abs"])
+    weights = np.stack([prep["weights"][SEARCH_BASES.index(c["traits"]["basis"])]
+                        if c["mechanism"] == "label_noise" else ones for c in cs])
+    t = problem.t
+    log_abs = prep["log_abs"]
     knobs = [None] * len(chunk)
     if not knobbed:
         err, a, b = score_hadamard(log_abs, weights, t, bidx, coef)
@@ -448,8 +482,8 @@ def score_candidates(problem, chunk: list[dict]) -> list[dict]:
         kind = chunk[0]["traits"]["transform"]
         bounds = np.asarray([(c["knob"]["lo"], c["knob"]["hi"]) for c in cs])
         err, a, b, knob = fit_hadamard_knob(
-            jnp.asarray(prep["coeffs"]), log_abs, weights, t, bidx, coef,
-            jnp.asarray(TRANSFORM_INDEX[kind], dtype=jnp.int32), jnp.asarray(bounds[:, 0]), jnp.asarray(bounds[:, 1]))
+            prep["coeffs"], log_abs, weights, t, bidx, coef,
+            np.int32(TRANSFORM_INDEX[kind]), bounds[:, 0].copy(), bounds[:, 1].copy())
         knobs = [float(k) for k in np.asarray(knob)[: len(chunk)]]
     err, a, b = (np.asarray(x)[: len(chunk)] for x in (err, a, b))
     out = []

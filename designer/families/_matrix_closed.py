@@ -10,6 +10,8 @@ engine by tests/geometry/test_registered_closed_forms.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._lazy import jax, jit, jnp
@@ -90,6 +92,11 @@ def design_candidates(problem, screened=None) -> list[dict]:
     return out
 
 
+#: Spectral tables built by :func:`_constructed`, shared by later designs in the process (oldest out first).
+_EXACT_SPECTRAL: dict[tuple, Any] = {}
+_EXACT_SPECTRAL_MAX = 64
+
+
 def _constructed(problem) -> list[dict]:
     """A depth-2 product with a spectral table transform built from a spectral target's profile
     (designer.constructive: weight decay gives sum_i psi^-1(s_i)); engine-scored."""
@@ -102,7 +109,14 @@ def _constructed(problem) -> list[dict]:
     lo, hi = 10.0 ** problem.request.sampling.log10_min, 10.0 ** problem.request.sampling.log10_max
     made = problem.cache.get("matrix_exact_design")  # the search asks at every step: build it once
     if made is None:
-        made = problem.cache["matrix_exact_design"] = exact_spectral_design(g, "weight_decay", lo, hi)
+        # the table depends on the target and the range only: later designs of the target reuse it
+        key = (problem.request.target.model_dump_json(), tuple(problem.shape), lo, hi)
+        made = _EXACT_SPECTRAL.get(key)
+        if made is None:
+            if len(_EXACT_SPECTRAL) >= _EXACT_SPECTRAL_MAX:
+                _EXACT_SPECTRAL.pop(next(iter(_EXACT_SPECTRAL)))
+            made = _EXACT_SPECTRAL[key] = exact_spectral_design(g, "weight_decay", lo, hi)
+        problem.cache["matrix_exact_design"] = made
     if not made.exists:
         return []
     m, n = problem.shape
@@ -122,8 +136,8 @@ def score_candidates(problem, chunk: list[dict]) -> list[dict]:
     if sv is None:
         sv = problem.cache["singular_values"] = np.linalg.svd(problem.points, compute_uv=False)
     cs = chunk + [chunk[0]] * (MATRIX_CHUNK - len(chunk))
-    depth = jnp.asarray([float(c["traits"]["depth"]) for c in cs])
-    mech = jnp.asarray([MECHANISMS.index(c["mechanism"]) for c in cs], dtype=jnp.int32)
+    depth = np.asarray([float(c["traits"]["depth"]) for c in cs])
+    mech = np.asarray([MECHANISMS.index(c["mechanism"]) for c in cs], dtype=np.int32)
     rows, cols = (float(s) for s in problem.shape)
-    err, a, b = score_matrix(jnp.asarray(sv), rows, cols, jnp.asarray(problem.t), depth, mech)
+    err, a, b = (np.asarray(x) for x in score_matrix(sv, rows, cols, problem.t, depth, mech))
     return [result_entry(float(err[i]), float(a[i]), float(b[i])) for i in range(len(chunk))]

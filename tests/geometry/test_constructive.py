@@ -59,6 +59,33 @@ def test_label_noise_constants_on_l1():
     np.testing.assert_allclose(x[1:], 2 * y[1:], rtol=1e-10)
 
 
+@pytest.mark.parametrize("p", [0.5, 0.8, 1.5, 1.9])
+def test_label_noise_table_of_a_power_is_its_closed_form(p):
+    # r(y) = y^p: I(y) = y^(1 - p/2) / (1 - p/2), so psi^-1(y) = I^2 / 2 and its slope I / sqrt(r)
+    design = exact_design(lambda y: y**p, "label_noise")
+    table = design.param["transform"]
+    y, x, m = (np.array(table[k])[1:] for k in ("y", "x", "slopes"))
+    integral = y ** (1 - p / 2) / (1 - p / 2)
+    np.testing.assert_allclose(x, 0.5 * integral**2, rtol=1e-12)
+    np.testing.assert_allclose(m[1:], integral[1:] / np.sqrt(y[1:] ** p), rtol=1e-12)
+
+
+def test_label_noise_table_integral_against_scipy_quad():
+    # no closed form: I(y) = int_0^y dt / sqrt(t + t^2 / 4 + sin(20 t)^2 / 100) against QUADPACK on
+    # pieces shorter than the oscillation; beyond y ~ 10 the knots are further apart than the sine's
+    # period, where the panels' two Gauss-Legendre rules disagree and the panels are cut finer
+    from scipy.integrate import quad
+
+    r = lambda t: t + 0.25 * t**2 + 0.01 * jnp.sin(20 * t) ** 2
+    table = exact_design(r, "label_noise").param["transform"]
+    y, x = np.array(table["y"]), np.array(table["x"])
+    f = lambda t: 1.0 / np.sqrt(t + 0.25 * t**2 + 0.01 * np.sin(20 * t) ** 2)
+    for k in (1, 400, len(y) - 1):
+        edges = np.concatenate([[0.0], np.linspace(y[k] / 1000, y[k], 1000)])
+        reference = sum(quad(f, a, b, epsabs=0.0, epsrel=1e-13, limit=200)[0] for a, b in zip(edges[:-1], edges[1:]))
+        assert abs(x[k] - 0.5 * reference**2) <= 1e-13 * x[k], (k, y[k])
+
+
 def test_where_no_exact_design_exists():
     huber, breaks = PROFILES["huber"]
     res = exact_design(huber, "label_noise", breakpoints=breaks)
