@@ -14,11 +14,11 @@ from tests.service.conftest import (
 MEDIUM_DESIGN = {**SMALL_DESIGN, "budget": 60, "seed": 11}
 
 
-def _wait_running(http, job_id: str, timeout: float = 120) -> dict:
+def _wait_running(http, job_id: str, timeout: float = 120, fraction: float = 0.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = http.get(f"/v1/design-jobs/{job_id}").json()
-        if job["status"] == "running" and job["progress"] is not None:
+        if job["status"] == "running" and job["progress"] is not None and (job["progress"].get("fraction") or 0) >= fraction:
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} never ran: {job}")
@@ -110,13 +110,13 @@ def test_killed_worker_job_is_requeued_at_once_and_resumes_from_its_checkpoint(m
 
 def test_cancel_while_the_worker_cannot_stop_ends_the_worker_and_the_next_job_runs(make_server):
     # The supervisor's termination after the grace period is out of reach: the worker itself ends.
-    # Under label noise alone, this design's first step builds the exact designs of the l1 profile
-    # (a numerical integral over tens of thousands of profile evaluations) and fits the label-noise
-    # candidates: tens of seconds with no step boundary, against the worker's half-second stop limit.
+    # The long design samples 1,024 points of d = 1,024: past its screening steps (progress 0.6),
+    # each knob fit runs for seconds with no step boundary inside, against the worker's half-second
+    # stop limit.
     server = make_server(workers=1, DESIGNER_CANCEL_GRACE_SECONDS="600").start()
     http = client(server)
-    job = http.post("/v1/design-jobs", json={**SMALL_DESIGN, "mechanisms": ["label_noise"], "seed": 13}).json()
-    _wait_running(http, job["id"])  # running: the first step has begun
+    job = http.post("/v1/design-jobs", json={**LONG_DESIGN, "seed": 13}).json()
+    _wait_running(http, job["id"], fraction=0.6)
     first_pid = set(server.worker_pids().values())
     http.post(f"/v1/design-jobs/{job['id']}/cancel")
     done = wait_status(http, job["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
