@@ -1,4 +1,4 @@
-"""Geometry engine speed (issue 2): autodiff Gram path vs closed form, vmap vs a Python loop.
+"""Geometry engine speed: autodiff Gram path vs closed form, vmap vs a Python loop.
 
 Run: python benchmarks/bench_geometry.py [--repeats 20]
 

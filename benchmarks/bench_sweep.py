@@ -1,4 +1,4 @@
-"""Benchmark: the V5 sweep as one batched computation vs the same cells one by one (issue 5).
+"""Benchmark: the V5 sweep as one batched computation vs the same cells one by one.
 
 8 learning rates x 4 label-noise families x 16 seeds of label-noise SGD on V1's sparse regression
 (d = 100, n = 40, batch 1), ``--steps`` steps each. Modes, each in a fresh subprocess so its peak

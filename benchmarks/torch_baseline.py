@@ -1,7 +1,7 @@
 """Eager PyTorch training loops in the style of the authors' public code (benchmark baseline only).
 
 One Python iteration per step, ``torch.optim.SGD`` (no momentum, no weight decay), the setups of
-shared/experiments.md part A. Each ``figN(steps, seed)`` trains for ``steps`` steps and returns
+docs/experiments.md part A. Each ``figN(steps, seed)`` trains for ``steps`` steps and returns
 the wall time of the loop and a final number, so a benchmark can time the same configuration
 against :mod:`designer.simulate`. Needs the benchmark extra: ``pip install torch==2.13.0``.
 

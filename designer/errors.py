@@ -1,6 +1,6 @@
 """Error hierarchy of the library.
 
-Three tiers (see shared/conventions.md): bad configuration raises :class:`DesignerInputError`
+Three tiers: bad configuration raises :class:`DesignerInputError`
 (a ``ValueError``) naming the offending field; invariants inside compiled code are returned as
 result codes; long computations raise :class:`NumericalFailure` that the service maps to a job
 error code.

@@ -220,7 +220,7 @@ def _run_validation(spec: ValidateSpec, design_result: dict, workdir, progress, 
 
 
 def _run_reproduce(job: ReproduceJobSpec, workdir, progress, should_cancel) -> dict:
-    from .reproduce import run_figure  # written alongside (issue 4); imported only when needed
+    from .reproduce import run_figure  # imported only when needed
 
     before = {p.relative_to(workdir) for p in workdir.rglob("*") if p.is_file()}
 

@@ -1,4 +1,4 @@
-"""The paper's five experiments (shared/experiments.md part A), reproduced side by side.
+"""The paper's five experiments (docs/experiments.md part A), reproduced side by side.
 
 ``run_figure(figure, steps=..., seeds=..., out_dir=...)`` runs the authors' exact configuration of
 one figure (their step count by default) with the simulator of :mod:`designer.simulate` over
@@ -211,7 +211,7 @@ _BUILDERS = {"fig2": _fig2, "fig3": _fig3, "fig4": _fig4, "fig5": _fig5, "fig6":
 
 
 def figure_spec(figure: str) -> Figure:
-    """The configuration of one figure (authors' setup from shared/experiments.md)."""
+    """The configuration of one figure (authors' setup from docs/experiments.md)."""
     if figure not in _BUILDERS:
         raise DesignerInputError("figure", f"unknown figure {figure!r}; one of {', '.join(FIGURES)} or all")
     return _BUILDERS[figure]()

@@ -2,7 +2,7 @@
 
 A transform changes the map from the balanced slice to predictors, so the induced bias of the
 family becomes ``R(psi^{-1}(z))``. Each transform is a small immutable pytree whose knobs are
-array leaves, so a search can differentiate the bias with respect to them (issue 3).
+array leaves, so a search can differentiate the bias with respect to them.
 
 - ``identity``: ``psi(x) = x``.
 - ``asinh``: ``psi(x) = s * asinh(x / s)``, inverse ``s * sinh(y / s)`` (``scale`` s > 0): linear for

@@ -12,7 +12,7 @@ EXAMPLE = """example:
   # -> results/fig5.json, results/fig5.png and a table on stdout:
   #    metric  model  authors  ours (mean +- sd over seeds)  ours at the longer horizon
 
-Each figure runs the authors' configuration (shared/experiments.md) at their step count (or --steps)
+Each figure runs the authors' configuration (docs/experiments.md) at their step count (or --steps)
 and continues to a longer horizon (their final-accuracy horizon where they had one, else a multiple
 of theirs; --horizon authors stops where their script stops), batched over --seeds seeds, recording
 about 100 times (--record-every N, or 'authors' for their logging interval). JSON schema: {"figure",

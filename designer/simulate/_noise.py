@@ -1,7 +1,7 @@
 """Noise models and step modifiers of the simulator: one small piece each, one registry line each.
 
 A simulation is a list of pieces. Each piece acts through at most a few hooks of one SGD step
-(theory.md section 4, shared/experiments.md part B):
+(theory.md section 4, docs/experiments.md part B):
 
 - ``sample``: which examples the step sees (minibatch with / without replacement, Bernoulli
   subsampling); the batch size is a traced hyperparameter, so shapes stay static: the sampler

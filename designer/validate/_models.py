@@ -1,4 +1,4 @@
-"""Small models and tasks of the independent checks (shared/experiments.md part B).
+"""Small models and tasks of the independent checks (docs/experiments.md part B).
 
 - :class:`SignedSquares`: ``z = u_+^2 - u_-^2`` (Woodworth et al. 2020, V4), initialised at
   ``u_+ = u_- = alpha``; gradient flow ends at ``argmin Q_alpha(z)`` subject to ``X z = y``.

@@ -30,7 +30,7 @@ from ..simulate import Simulator
 from ..simulate._noise import Piece, chambers_mallows_stuck
 from ._models import PositiveSparseRegression
 
-#: Noise families of the sweep (issue 5), each with unit variance where it has one.
+#: Noise families of the sweep, each with unit variance where it has one.
 FAMILIES = ("gaussian", "student_t3", "alpha_stable1.5", "clipped")
 #: Gaussian clipped to [-CLIP, CLIP], rescaled to unit variance.
 CLIP = 1.0

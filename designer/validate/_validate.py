@@ -1,6 +1,6 @@
 """``validate``: train a design with its mechanism by SGD and compare with a trusted solver.
 
-Pipeline (issue 5, shared/experiments.md part B):
+Pipeline:
 
 1. take the design's candidate (the best by default): its parameterization ``param`` and
    mechanism; the fitted scale ``a`` and strength give the regularizer ``lam R*(z)`` the design

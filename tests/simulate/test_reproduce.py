@@ -7,7 +7,7 @@ import pytest
 from designer.errors import Cancelled
 from designer.reproduce import figure_spec, run_figure
 
-# every number of the authors' result column of shared/experiments.md, per figure
+# every number of the authors' result column of docs/experiments.md, per figure
 AUTHORS = {
     "fig2": {0.002, 3.6, 0.94, 1.005, 2.02, 0.013, 1.0},
     "fig3": {0.037, 5.3, 0.935, 1.012, 0.379, 0.983, 0.367, 0.982},

@@ -1,4 +1,4 @@
-"""Sparse linear regression: ``y = X z* + noise``, ``X ~ N(0, I)``, ``z*`` k-sparse (issue 5, V1)."""
+"""Sparse linear regression: ``y = X z* + noise``, ``X ~ N(0, I)``, ``z*`` k-sparse (V1)."""
 
 from __future__ import annotations
 
