@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_latency import cpu_seconds, database_env, start_server, stop_server  # noqa: E402
+from service_latency import Connection, cpu_seconds, database_env, start_server, stop_server  # noqa: E402
 
 
 def job_body(key: int) -> dict:
@@ -65,49 +65,6 @@ async def submit_httpx(base: str, requests: int, distinct: int, concurrency: int
 
 # --- raw client: asyncio protocol + httptools --------------------------------------------------
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; one request in flight at a time; keeps the body."""
-
-    def __init__(self):
-        import httptools
-
-        self.parser = httptools.HttpResponseParser(self)
-        self.transport = None
-        self.waiter: asyncio.Future | None = None
-        self.body: list[bytes] = []
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        try:
-            self.parser.feed_data(data)
-        except Exception as exc:  # httptools.HttpParserError
-            self._fail(exc)
-
-    def on_body(self, body: bytes):
-        self.body.append(body)
-
-    def on_message_complete(self):
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result((self.parser.get_status_code(), b"".join(self.body).decode()))
-        self.body = []
-
-    def connection_lost(self, exc):
-        self._fail(exc or ConnectionError("connection closed"))
-
-    def _fail(self, exc):
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    async def request(self, raw: bytes) -> tuple[int, str]:
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(raw)
-        return await self.waiter
-
-
 def _post_bytes(host: str, port: int, key: int) -> bytes:
     body = json.dumps(job_body(key)).encode()
     return (f"POST /v1/design-jobs HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -123,7 +80,7 @@ async def submit_raw(base: str, requests: int, distinct: int, concurrency: int) 
     results: list[tuple[int, int, str]] = []
 
     async def lane(indices: range) -> None:
-        _, conn = await loop.create_connection(_Connection, host, port)
+        _, conn = await loop.create_connection(Connection, host, port)
         try:
             for i in indices:
                 key = i % distinct
@@ -132,7 +89,7 @@ async def submit_raw(base: str, requests: int, distinct: int, concurrency: int) 
                 except Exception as exc:
                     results.append((key, 0, f"{type(exc).__name__}: {exc}"))
                     conn.transport.close()
-                    _, conn = await loop.create_connection(_Connection, host, port)
+                    _, conn = await loop.create_connection(Connection, host, port)
                     continue
                 results.append((key, status, text))
         finally:

@@ -150,8 +150,9 @@ def machine_busy_seconds() -> float:
 
 # --- the load generator (its own process) --------------------------------------------------------
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; one request in flight at a time."""
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection (asyncio + httptools); one request in flight at a time.
+    A request's outcome is ``(status, body text)``."""
 
     def __init__(self):
         import httptools
@@ -160,6 +161,12 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
         self.closed = False
+        self.body: list[bytes] = []
+
+    async def request(self, raw: bytes) -> tuple[int, str]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
 
     def connection_made(self, transport):
         self.transport = transport
@@ -170,10 +177,14 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:  # httptools.HttpParserError
             self._fail(exc)
 
+    def on_body(self, body: bytes):
+        self.body.append(body)
+
     def on_message_complete(self):
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(self.parser.get_status_code())
+            waiter.set_result((self.parser.get_status_code(), b"".join(self.body).decode()))
+        self.body = []
         if not self.parser.should_keep_alive():
             self.close()
 
@@ -197,7 +208,7 @@ async def _load(host: str, port: int, path: str, rate: float, seconds: float, wa
     loop = asyncio.get_running_loop()
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n"
                "User-Agent: service-latency-bench\r\n\r\n").encode()
-    idle: list[_Connection] = []
+    idle: list[Connection] = []
     opened = 0
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -215,11 +226,9 @@ async def _load(host: str, port: int, path: str, rate: float, seconds: float, wa
                     break
                 conn = None
             if conn is None:
-                _, conn = await asyncio.wait_for(loop.create_connection(_Connection, host, port), timeout)
+                _, conn = await asyncio.wait_for(loop.create_connection(Connection, host, port), timeout)
                 opened += 1
-            conn.waiter = loop.create_future()
-            conn.transport.write(request)
-            status = await asyncio.wait_for(conn.waiter, scheduled + timeout - time.perf_counter())
+            status, _ = await asyncio.wait_for(conn.request(request), scheduled + timeout - time.perf_counter())
         except (asyncio.TimeoutError, TimeoutError):
             if conn is not None:
                 conn.close()
