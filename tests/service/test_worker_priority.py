@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture
+def db_url() -> None:
+    """SQLite only: scheduling does not depend on the database."""
+    return None
+
+
 def autogroup(pid: int) -> tuple[str, int]:
     name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
     return name, int(nice)
@@ -20,9 +26,7 @@ def session_of(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="kernel without autogroup scheduling")
-def test_workers_in_a_scheduling_group_of_their_own(make_server, db_url):
-    if db_url is not None:
-        pytest.skip("scheduling does not depend on the database")
+def test_workers_in_a_scheduling_group_of_their_own(make_server):
     server = make_server(workers=1, DESIGNER_WORKER_OWN_SCHED_GROUP="1").start()
     deadline = time.monotonic() + 120
     while not server.worker_pids() and time.monotonic() < deadline:
