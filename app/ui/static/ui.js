@@ -115,6 +115,7 @@ function liveJob() {
   const onEvent = (event) => {
     const message = JSON.parse(event.data);
     lastSeq = Math.max(lastSeq, message.seq);
+    box.dataset.lastEvent = String(lastSeq);
     const data = message.data || {};
     if (message.type === "progress") {
       const bar = live("progress").querySelector("progress");
