@@ -413,12 +413,12 @@ def inverse_transform(y):
 TRANSFORM_TABLE = '''
 # psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
 # with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
-# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+# for negative arguments; psi = G^-1 by safeguarded Newton steps, its derivative 1 / G'(psi(x)).
 TABLE_Y = $knots_y
 TABLE_X = $knots_x
 TABLE_SLOPES = $slopes
 TABLE_END_SLOPE = $end_slope
-_BISECTION_STEPS = 60
+_NEWTON_STEPS = 10
 
 
 def _table(dtype):
@@ -443,19 +443,27 @@ def _g_nonneg(a):
 
 
 def _psi_nonneg(b):
+    # the root t of the segment's cubic c(t) = b: Newton steps kept inside a bracket [lo, hi]
+    # (bisection where Newton would leave it), started from the secant guess or, where the
+    # segment starts flat (c ~ c2 t^2), from sqrt(b / c2) when that is closer
     ys, xs, ms = _table(b.dtype)
     k = _segment(xs, b)
     h = ys[k + 1] - ys[k]
     x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
-
-    def halve(_, bounds):
-        lo, hi = bounds
-        mid = 0.5 * (lo + hi)
-        below = _cubic(mid, x0, x1, m0h, m1h) < b
-        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, halve, (jnp.zeros_like(b), jnp.ones_like(b)))
-    return jnp.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+    c2 = 3.0 * (x1 - x0) - 2.0 * m0h - m1h
+    c3 = 2.0 * (x0 - x1) + m0h + m1h
+    cubic = lambda s: x0 + s * (m0h + s * (c2 + s * c3)) - b
+    secant = jnp.clip((b - x0) / jnp.where(x1 > x0, x1 - x0, 1.0), 0.0, 1.0)
+    flat = jnp.clip(jnp.sqrt(jnp.maximum(b - x0, 0.0) / jnp.where(c2 > 0, c2, 1.0)), 0.0, 1.0)
+    t = jnp.where((c2 > 0) & (jnp.abs(cubic(flat)) < jnp.abs(cubic(secant))), flat, secant)
+    lo, hi = jnp.zeros_like(t), jnp.ones_like(t)
+    for _ in range(_NEWTON_STEPS):
+        f = cubic(t)
+        lo, hi = jnp.where(f < 0, t, lo), jnp.where(f > 0, t, hi)
+        d = m0h + t * (2.0 * c2 + 3.0 * t * c3)
+        step = t - f / jnp.where(d > 0, d, 1.0)
+        t = jnp.where(f == 0, t, jnp.where((d > 0) & (step >= lo) & (step <= hi), step, 0.5 * (lo + hi)))
+    return jnp.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + t * h)
 
 
 def inverse_transform(y):
@@ -465,7 +473,7 @@ def inverse_transform(y):
 
 @jax.custom_jvp
 def transform(x):
-    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by Newton steps)."""
     return jnp.sign(x) * _psi_nonneg(jnp.abs(x))
 
 

@@ -418,12 +418,12 @@ def inverse_transform(y):
 TRANSFORM_TABLE = '''
 # psi from a table: psi^-1 = G is the monotone cubic Hermite interpolant through (TABLE_Y, TABLE_X)
 # with slopes G'(y_k) = TABLE_SLOPES, linear with slope TABLE_END_SLOPE beyond the last knot, odd
-# for negative arguments; psi = G^-1 by bisection, its derivative 1 / G'(psi(x)).
+# for negative arguments; psi = G^-1 by safeguarded Newton steps, its derivative 1 / G'(psi(x)).
 TABLE_Y = $knots_y
 TABLE_X = $knots_x
 TABLE_SLOPES = $slopes
 TABLE_END_SLOPE = $end_slope
-_BISECTION_STEPS = 60
+_NEWTON_STEPS = 10
 
 
 def _table(dtype, device=None):
@@ -454,16 +454,28 @@ def _g_nonneg(a, slope=False):
 
 
 def _psi_nonneg(b):
+    # the root t of the segment's cubic c(t) = b: Newton steps kept inside a bracket [lo, hi]
+    # (bisection where Newton would leave it), started from the secant guess or, where the
+    # segment starts flat (c ~ c2 t^2), from sqrt(b / c2) when that is closer
     ys, xs, ms = _table(b.dtype, b.device)
     k = _segment(xs, b)
     h = ys[k + 1] - ys[k]
     x0, x1, m0h, m1h = xs[k], xs[k + 1], ms[k] * h, ms[k + 1] * h
-    lo, hi = torch.zeros_like(b), torch.ones_like(b)
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        below = _cubic(mid, x0, x1, m0h, m1h) < b
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return torch.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + 0.5 * (lo + hi) * h)
+    c2 = 3.0 * (x1 - x0) - 2.0 * m0h - m1h
+    c3 = 2.0 * (x0 - x1) + m0h + m1h
+    cubic = lambda s: x0 + s * (m0h + s * (c2 + s * c3)) - b
+    one = torch.ones_like(b)
+    secant = torch.clamp((b - x0) / torch.where(x1 > x0, x1 - x0, one), 0.0, 1.0)
+    flat = torch.clamp(torch.sqrt(torch.clamp(b - x0, min=0.0) / torch.where(c2 > 0, c2, one)), 0.0, 1.0)
+    t = torch.where((c2 > 0) & (cubic(flat).abs() < cubic(secant).abs()), flat, secant)
+    lo, hi = torch.zeros_like(b), one
+    for _ in range(_NEWTON_STEPS):
+        f = cubic(t)
+        lo, hi = torch.where(f < 0, t, lo), torch.where(f > 0, t, hi)
+        d = m0h + t * (2.0 * c2 + 3.0 * t * c3)
+        step = t - f / torch.where(d > 0, d, one)
+        t = torch.where(f == 0, t, torch.where((d > 0) & (step >= lo) & (step <= hi), step, 0.5 * (lo + hi)))
+    return torch.where(b > xs[-1], ys[-1] + (b - xs[-1]) / TABLE_END_SLOPE, ys[k] + t * h)
 
 
 class _Psi(torch.autograd.Function):
@@ -480,7 +492,7 @@ class _Psi(torch.autograd.Function):
 
 
 def transform(x):
-    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by bisection)."""
+    """psi(x) = G^-1(x) (the table's monotone cubic, inverted by Newton steps)."""
     return _Psi.apply(x)
 
 

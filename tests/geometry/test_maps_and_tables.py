@@ -148,6 +148,10 @@ def test_table_with_given_slopes_is_the_hermite_cubic():
     t = TableTransformSpec(x=xs.tolist(), y=ys.tolist(), slopes=[0.0, 2.0, 4.0]).build()
     q = np.linspace(0, 2, 17)
     np.testing.assert_allclose(np.asarray(t.inverse(jnp.asarray(q))), q**2, rtol=1e-14, atol=1e-15)
+    # psi = sqrt, flat at 0 (G'(0) = 0): the inverse is exact relative to the value, down to 1e-300
+    x = np.array([1e-300, 1e-30, 1e-8, 0.3, 2.5, 3.99, 4.0])
+    np.testing.assert_allclose(np.asarray(jax.jit(t.forward)(jnp.asarray(x))), np.sqrt(x), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(np.asarray(jax.jit(t.forward)(jnp.asarray(-x))), -np.sqrt(x), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize(
