@@ -362,6 +362,55 @@ def solve_target_problem(target_spec: dict, mechanism: str, problem: dict, lam: 
     return out
 
 
+def label_noise_weights(entry: dict, target_spec: dict, problem: dict, mechanism: str) -> dict | None:
+    """The data's weights in the bias that label noise delivers, where the reference can take them.
+
+    Label noise on a linear model minimizes ``(1/n) sum_i |grad_w <x_i, z(w)>|^2`` over the fibre
+    (docs/theory.md section 3): for a coordinatewise parameterization (a Hadamard product, any
+    depth and transform, no basis) that is ``sum_j c_j r(z_j)`` with ``c_j = (X^T X / n)_jj``, the
+    designed profile ``r`` weighted by the columns' mean squares. The design assumes ``c_j = 1``
+    (standardized features); on other data the limit is the weighted problem. For ``l1`` and ``lp``
+    (homogeneous of degree ``p``) the weighted problem is the plain one on rescaled columns:
+    ``sum_j c_j |z_j|^p = sum_j |u_j|^p`` with ``u = c^(1/p) z`` and ``X' = X diag(c^(-1/p))``.
+    Returns ``{"c", "scale" (= c^(1/p)), "rule"}``, or None (weights 1 assumed) for other targets,
+    families and mechanisms.
+    """
+    param = entry.get("param") or {}
+    if (mechanism != "label_noise" or problem.get("kind") != "vector" or param.get("family") != "hadamard"
+            or (param.get("basis") or "identity") not in ("identity", {"kind": "identity"})):
+        return None
+    kind = target_spec.get("kind")
+    if kind not in ("l1", "lp"):
+        return None
+    p = 1.0 if kind == "l1" else float(target_spec.get("p", 1.0))
+    x = np.asarray(problem["x"], np.float64)
+    c = np.sum(x * x, axis=0) / x.shape[0]
+    if not np.all(c > 0):
+        return None
+    return {"c": c, "scale": c ** (1.0 / p), "p": p,
+            "rule": "label noise delivers sum_j c_j |z_j|^p with c_j = (X^T X / n)_jj, the mean square of column j "
+                    f"(here {float(c.min()):.3g} to {float(c.max()):.3g}); the target itself where the columns are standardized (c_j = 1)"}
+
+
+def _unweighted_report(target_spec: dict, target, problem: dict, zs: list, shape: tuple, weighting: dict) -> dict:
+    """The data weights of a label-noise verdict, and the same comparison without them (the plain
+    target against its own solver: what the weights cost on these data)."""
+    out = {"objective": "sum_j c_j |z_j|^p - its value at 0 on the data-fitting set (the bias label noise delivers "
+                        "on these data)", "data_weights": {"min": float(weighting["c"].min()), "max": float(weighting["c"].max()),
+                                                             "rule": weighting["rule"]}}
+    try:
+        plain = solve_target_problem(target_spec, "label_noise", problem, 0.0, shape)
+    except _solvers.MissingSolver:
+        return out
+    if plain.get("z") is not None:
+        ref = plain["objective"]
+        out["unweighted"] = {"objective": "R*(z) on the data-fitting set (the target, weights 1)", "reference": plain.get("solver"),
+                             "objective_reference": ref,
+                             "relative_gap": [(float(_target_value(target, jnp.asarray(z, jnp.float64))) - ref) / max(abs(ref), 1e-300)
+                                              for z in zs]}
+    return out
+
+
 def _objective(target, problem: dict, z: np.ndarray, lam: float, constrained: bool) -> dict:
     r_star = float(_target_value(target, jnp.asarray(z, jnp.float64)))
     if constrained:
@@ -608,8 +657,13 @@ def _run_validation(design: dict, spec: Any, *, progress, should_cancel, plot) -
 
     if report:
         report(0.02, "solver")
+    weighting = label_noise_weights(entry, design["target"], problem, mech if spec.noise is None else "")
+    weighted = (lambda pr: pr) if weighting is None else (lambda pr: {**pr, "x": np.asarray(pr["x"], np.float64) / weighting["scale"]})
     try:
-        sol = solve_target_problem(design["target"], mech if spec.noise is None else "label_noise", problem, setup["lam"], shape)
+        # with data weights: solved in u = c^(1/p) z on the rescaled columns, reported in z
+        sol = solve_target_problem(design["target"], mech if spec.noise is None else "label_noise", weighted(problem), setup["lam"], shape)
+        if weighting is not None and sol.get("z") is not None:
+            sol["z"] = np.asarray(sol["z"], np.float64) / weighting["scale"]
     except _solvers.MissingSolver as exc:
         sol = {"available": False, "reason": str(exc)}
     limit = None if sol.get("z") is None or not constrained else np.asarray(sol["z"], np.float64)
@@ -652,8 +706,9 @@ def _run_validation(design: dict, spec: Any, *, progress, should_cancel, plot) -
         solver_report["available"] = True
         nrm = max(float(np.linalg.norm(zsol)), 1e-300)
         dist = [float(np.linalg.norm(z - zsol)) / nrm for z in zs]
-        ours = [_objective(target, problem, z, setup["lam"], constrained) for z in zs]
-        theirs = _objective(target, problem, zsol, setup["lam"], constrained)
+        u = (lambda z: z) if weighting is None else (lambda z: weighting["scale"] * z)  # the weighted objective at z
+        ours = [_objective(target, weighted(problem), u(z), setup["lam"], constrained) for z in zs]
+        theirs = _objective(target, weighted(problem), u(zsol), setup["lam"], constrained)
         tol = spec.support_tolerance
         sup_sol = np.abs(zsol) > tol
         solver_report.update({
@@ -681,6 +736,8 @@ def _run_validation(design: dict, spec: Any, *, progress, should_cancel, plot) -
             TOLERANCE["noise"] if constrained else TOLERANCE["weight_decay" if polished else "weight_decay_unpolished"])
         result_verdict = verdict(entry, setup, sol, shifted, [o["data_loss"] for o in ours],
                                  data_loss(problem, np.zeros(shape)), constrained, tolerance, run["stopped_by"])
+        if weighting is not None:
+            result_verdict.update(_unweighted_report(design["target"], target, problem, zs, shape, weighting))
     else:
         result_verdict = {"delivered": None, "message": "no verdict: " + str(sol.get("reason", "the solver returned no solution"))}
     result = {

@@ -93,6 +93,34 @@ def test_label_noise_verdict_against_linprog_and_a_failing_protocol(l1_design):
     assert v["reference"].startswith("scipy.optimize.linprog") and v["delivered"] is False
     assert "step cap" in v["message"] and "did not reach" in v["message"]
     assert short["training"]["stopped_by"] == "step cap (2000 steps)" and short["training"]["steps"] == 2000
+    # label noise delivers sum_j c_j |z_j| with c_j = (X^T X / n)_jj: the reference is the weighted
+    # basis pursuit (linprog with those weights, not the column rescaling the validation uses)
+    from designer.validate import basis_pursuit
+
+    pr = _problem(task)
+    c = np.sum(pr["x"] ** 2, axis=0) / pr["x"].shape[0]
+    assert c.max() / c.min() > 1.5 and v["data_weights"]["min"] == pytest.approx(c.min(), rel=1e-12)
+    assert v["objective_reference"] == pytest.approx(basis_pursuit(pr["x"], pr["y"], weights=c)["objective"], rel=1e-7)
+    assert v["unweighted"]["objective_reference"] == pytest.approx(basis_pursuit(pr["x"], pr["y"])["objective"], rel=1e-7)
+
+
+def test_weighted_lp_reference_by_rescaled_columns_is_the_weighted_problem():
+    """sum_j c_j |z_j|^p s.t. X z = y solved as the plain problem in u = c^(1/p) z (the validation's
+    route for label noise) against cvxpy on the weighted objective directly."""
+    import cvxpy as cp
+
+    from designer.validate._validate import label_noise_weights
+
+    task = {"kind": "sparse_regression", "n": 30, "d": 60, "k": 3}
+    pr = _problem(task)
+    entry = {"param": {"family": "hadamard", "depth": 4, "basis": "identity", "dim": 60}}
+    w = label_noise_weights(entry, {"kind": "lp", "p": 1.5}, pr, "label_noise")
+    assert label_noise_weights(entry, {"kind": "lp", "p": 1.5}, pr, "weight_decay") is None
+    assert label_noise_weights(entry, {"kind": "tv"}, pr, "label_noise") is None
+    u = solve_target_problem({"kind": "lp", "p": 1.5}, "label_noise", {**pr, "x": pr["x"] / w["scale"]}, 0.0, (60,))["z"]
+    z = cp.Variable(60)
+    cp.Problem(cp.Minimize(cp.sum(cp.multiply(w["c"], cp.power(cp.abs(z), 1.5)))), [pr["x"] @ z == pr["y"]]).solve(solver=cp.CLARABEL)
+    np.testing.assert_allclose(u / w["scale"], z.value, atol=1e-6 * np.abs(z.value).max())
 
 
 @pytest.mark.slow
