@@ -52,7 +52,7 @@ def load_or_run_law(chain, burn, steps, every, cache, key, ppw=1.0):
 
 
 def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5,
-            ppw: float = 1.0) -> dict:
+            ppw: float = 1.0, with_detail: bool = False) -> dict:
     import scipy.stats as st
 
     from designer.validate._finite_step import NoiseLaw, SliceChain, small_step_law
@@ -85,9 +85,37 @@ def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, b
                                  "mean_rel_error": abs(small.mean - out["mean"]) / abs(out["mean"]),
                                  "variance_rel_error": abs(small.variance - out["variance"]) / out["variance"],
                                  "ks": float(st.kstest(x, small.cdf).statistic)}
+        if with_detail:
+            res["detail"] = detail(law, x)
         out["se_mean_rel"] = out["se_mean"] / abs(out["mean"])
         out["se_variance_rel"] = out["se_variance"] / out["variance"]
     return res
+
+
+def detail(law, x: np.ndarray, windows=(3, 5, 8, 12, 20, 40)) -> dict:
+    """Where law and records differ: the variance inside ``mean +- k sd`` windows and the mass outside
+    them (the law as a distribution on its grid cells, the records as they are), and the place of
+    the largest difference of the distribution functions on the law's grid."""
+    zg = np.concatenate([law.z_neg, law.z_pos])
+    fg = np.concatenate([law.F_neg, law.F_pos])
+    order = np.argsort(zg, kind="stable")
+    zg, fg = zg[order], fg[order]
+    mid, mass = 0.5 * (zg[1:] + zg[:-1]), np.diff(fg)
+    total = mass.sum()
+    x = np.sort(x)
+    sd = math.sqrt(law.variance)
+    rows = []
+    for k in windows:
+        lo, hi = law.mean - k * sd, law.mean + k * sd
+        w = (mid >= lo) & (mid <= hi)
+        lm = float((mid[w] * mass[w]).sum() / mass[w].sum())
+        lv = float(((mid[w] - lm) ** 2 * mass[w]).sum() / mass[w].sum())
+        xs = x[(x >= lo) & (x <= hi)]
+        rows.append({"k_sd": k, "law_outside": float(1 - mass[w].sum() / total), "records_outside": float(1 - xs.size / x.size),
+                     "law_variance": lv, "records_variance": float(xs.var()), "relative_difference": (lv - float(xs.var())) / float(xs.var())})
+    fc = np.searchsorted(x, zg, side="right") / x.size
+    i = int(np.argmax(np.abs(fc - fg)))
+    return {"windows": rows, "largest_cdf_difference": {"z": float(zg[i]), "law": float(fg[i]), "records": float(fc[i])}}
 
 
 def render(paths) -> str:
@@ -135,6 +163,8 @@ def main(argv=None):
     p.add_argument("--law-cache", default=None)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--ppw", type=float, default=1.0, help="run law cells per kernel width (coarse grid; fine: 1.5x)")
+    p.add_argument("--detail", action="store_true",
+                   help="also compare variances inside mean +- k sd windows and locate the largest CDF difference")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.render:
@@ -145,7 +175,7 @@ def main(argv=None):
     rows = ALL_ROWS if args.rows == "all" else args.rows.split(",")
     with open(args.out, "a", encoding="utf-8") as fh:
         for row in rows:
-            res = recheck(row, args.chains, args.backend, args.law_cache, args.seed, ppw=args.ppw)
+            res = recheck(row, args.chains, args.backend, args.law_cache, args.seed, ppw=args.ppw, with_detail=args.detail)
             fh.write(json.dumps(res) + "\n")
             fh.flush()
             r = res["run"]
@@ -159,6 +189,12 @@ def main(argv=None):
                   f"small-step var {100 * sm.get('variance_rel_error', math.nan):.1f}% KS {sm.get('ks', math.nan):.4f}, "
                   f"diverged {r['diverged_chains']} (law {r['expected_diverged_chains']:.1f}), "
                   f"law {r['law']['seconds']:.0f} s, chains {res['chains_seconds']:.0f} s", flush=True)
+            for w in res.get("detail", {}).get("windows", []):
+                print(f"  inside mean +- {w['k_sd']} sd: variance law {w['law_variance']:.6g} records {w['records_variance']:.6g} "
+                      f"({100 * w['relative_difference']:+.2f}%), outside law {w['law_outside']:.2e} records {w['records_outside']:.2e}")
+            if "detail" in res:
+                c = res["detail"]["largest_cdf_difference"]
+                print(f"  largest CDF difference at z = {c['z']:.4g}: law {c['law']:.5f} records {c['records']:.5f}", flush=True)
 
 
 if __name__ == "__main__":
