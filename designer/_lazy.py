@@ -56,9 +56,40 @@ def load() -> None:
         _jax.enable_x64()
         _jax.unroll_threefry_on_cpu()
         for cls, data, meta in _PENDING:
-            jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+            _register(cls, data, meta)
         _PENDING.clear()
         _READY = True
+
+
+def _register(cls: type, data_fields: list[str] | None, meta_fields: list[str] | None) -> None:
+    """Register a dataclass as a pytree node whose tree structure names its class.
+
+    Not ``jax.tree_util.register_dataclass``: in jaxlib 0.10 the structures of two such classes
+    with the same fields compare *equal* (``L1()`` and ``TotalVariation()``, or ``Huber(delta)``
+    and ``Lp(p)``; only their hashes differ), so a compiled function keyed on the structure could
+    be handed the other class's executable when the hashes collided: a wrong number, rarely, in a
+    long-lived process. A generic custom node compares its type. ``data_fields`` None: every field
+    is data. Children carry their attribute names (key paths, as ``register_dataclass`` gives).
+    """
+    import dataclasses
+
+    import jax
+
+    if data_fields is None:
+        data_fields, meta_fields = [f.name for f in dataclasses.fields(cls)], []
+    data, meta = tuple(data_fields), tuple(meta_fields or ())
+    keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
+
+    def flatten(obj):
+        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def flatten_with_keys(obj):
+        return tuple(zip(keys, (getattr(obj, n) for n in data))), tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux, children):
+        return cls(**dict(zip(data, children)), **dict(zip(meta, aux)))
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
 
 
 @contextlib.contextmanager
@@ -82,12 +113,11 @@ def loaded() -> bool:
 
 
 def register_dataclass(cls: type, data_fields: list[str] | None = None, meta_fields: list[str] | None = None) -> type:
-    """``jax.tree_util.register_dataclass``, deferred until JAX is loaded; returns ``cls``."""
+    """Register a dataclass as a pytree (as ``jax.tree_util.register_dataclass``, but with its class
+    in the tree structure, see :func:`_register`), deferred until JAX is loaded; returns ``cls``."""
     with _LOCK:
         if _READY:
-            import jax
-
-            jax.tree_util.register_dataclass(cls, data_fields=data_fields, meta_fields=meta_fields)
+            _register(cls, None if data_fields is None else list(data_fields), None if meta_fields is None else list(meta_fields))
         else:
             _PENDING.append((cls, None if data_fields is None else list(data_fields),
                              None if meta_fields is None else list(meta_fields)))

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ._lazy import register_dataclass
 from .geometry import lbfgs
 
 RHO = 10.0
@@ -52,7 +53,7 @@ class FibreMinimum:
     multiplier: jax.Array
 
 
-jax.tree_util.register_dataclass(FibreMinimum, data_fields=["params", "value", "residual", "multiplier"], meta_fields=[])
+register_dataclass(FibreMinimum, data_fields=["params", "value", "residual", "multiplier"], meta_fields=[])
 
 
 def minimize_on_fibre(predictor: Callable, functional: Callable, start, z: jax.Array) -> FibreMinimum:

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._lazy import register_dataclass
 from ..simulate.tasks import SparseRegression
 
 
@@ -46,7 +47,7 @@ class SignedSquares:
         return {"u_plus": jnp.full((self.dim,), scale, dtype), "u_minus": jnp.full((self.dim,), scale, dtype)}
 
 
-jax.tree_util.register_dataclass(SignedSquares, data_fields=[], meta_fields=["dim"])
+register_dataclass(SignedSquares, data_fields=[], meta_fields=["dim"])
 
 
 def q_alpha(z: np.ndarray, alpha: float) -> float:
