@@ -82,6 +82,19 @@ class Piece:
         """:meth:`perturb_targets` from the step's slice of :meth:`predraw` (default: its key)."""
         return self.perturb_targets(drawn, y, hyper)
 
+    #: With ``draws_ahead``, a task that draws ahead (:attr:`designer.simulate.tasks.Task.draws_ahead`)
+    #: has this piece's per-step numbers drawn for a block of steps at once, each step's from the
+    #: key the step itself would use (:meth:`draw`), and applied by :meth:`perturb_with`: the
+    #: trajectory is the one of drawing them step by step. A piece that sets it defines both, with
+    #: ``perturb_targets(key, y, hyper) == perturb_with(y, draw(key, y.shape, y.dtype), hyper)``.
+    draws_ahead: ClassVar[bool] = False
+
+    def draw(self, key, shape, dtype):
+        raise NotImplementedError
+
+    def perturb_with(self, y, xi, hyper):
+        raise NotImplementedError
+
     def penalty(self, z, hyper):
         return 0.0
 
@@ -212,8 +225,13 @@ class LabelNoise(Piece):
             return xi
         return symmetric_alpha_stable(key, self.alpha, shape, dtype)
 
+    draws_ahead = True
+
+    def perturb_with(self, y, xi, hyper):
+        return y + hyper.label_noise.astype(y.dtype) * xi
+
     def perturb_targets(self, key, y, hyper):
-        return y + hyper.label_noise.astype(y.dtype) * self.draw(key, y.shape, y.dtype)
+        return self.perturb_with(y, self.draw(key, y.shape, y.dtype), hyper)
 
 
 # -- penalties and gradient transforms -------------------------------------------------------------

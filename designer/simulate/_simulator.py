@@ -319,14 +319,16 @@ class Simulator:
         examples drawn from this very step's key. What is absent is drawn here.
         """
         task, model, params = self.task, self.model, state.params
-        key, k_sample, k_label, k_after = jax.random.split(state.key, 4)
         drawn = drawn or {}
-        pieces_drawn = drawn.get("pieces") or {}
+        key, k_sample, k_label, k_after = drawn["keys"] if "keys" in drawn else jax.random.split(state.key, 4)
+        pieces_drawn, labels_drawn = drawn.get("pieces") or {}, drawn.get("labels") or {}
         examples, weights, late_idx = self._examples(k_sample, hyper, data, drawn.get("examples"))
         y = examples["y"]
         for i, p in enumerate(self.pieces):
             if i in pieces_drawn:
                 y = p.perturb_drawn(y, pieces_drawn[i], hyper)
+            elif i in labels_drawn:
+                y = p.perturb_with(y, labels_drawn[i], hyper)
             else:
                 y = p.perturb_targets(k_label, y, hyper)
 
@@ -394,23 +396,36 @@ class Simulator:
 
         pre = [i for i, p in enumerate(self.pieces) if p.predraws]
         block = _largest_divisor_at_most(every, EXAMPLE_BLOCK)
-        ahead = self.task.streaming and self.task.draws_ahead and block >= min(MIN_EXAMPLE_BLOCK, every)
+        ahead = self.task.draws_ahead and block >= min(MIN_EXAMPLE_BLOCK, every)
         block = block if ahead else every
+        labels_ahead = [i for i, p in enumerate(self.pieces) if ahead and p.draws_ahead and i not in pre]
 
         def inner(s, drawn):
             return self.step(s, hyper, data, drawn)[0], None
 
-        def examples_ahead(key):
-            def chain(k, _):  # the split of :meth:`step`: next key, then the sample key
-                nxt, k_sample, _, _ = jax.random.split(k, 4)
-                return nxt, k_sample
-            _, k_samples = jax.lax.scan(chain, key, None, length=block)
-            size = self.sampler.max_batch_size
-            return jax.vmap(lambda k: self.task.fresh_examples(data, k, size))(k_samples)
+        def draw_ahead(key):
+            """The block's step keys (the splits of :meth:`step`), a streaming task's examples and
+            the label noise of the pieces that draw ahead, each from the step's own key."""
+            def chain(k, _):
+                keys = jax.random.split(k, 4)  # next key, sample, label, after-update
+                return keys[0], keys
+            _, keys = jax.lax.scan(chain, key, None, length=block)
+            out = {"keys": tuple(keys[:, j] for j in range(4))}
+            if self.task.streaming:
+                size = self.sampler.max_batch_size
+                out["examples"] = jax.vmap(lambda k: self.task.fresh_examples(data, k, size))(out["keys"][1])
+            if labels_ahead:
+                if self.task.streaming:
+                    y = out["examples"]["y"][0]
+                else:
+                    y = jax.eval_shape(lambda k: self._examples(k, hyper, data)[0]["y"], key)
+                out["labels"] = {i: jax.vmap(lambda k, p=self.pieces[i]: p.draw(k, y.shape, y.dtype))(out["keys"][2])
+                                 for i in labels_ahead}
+            return out
 
         def blocks(s, drawn):
             if ahead:
-                drawn = {**(drawn or {}), "examples": examples_ahead(s.key)}
+                drawn = {**(drawn or {}), **draw_ahead(s.key)}
             return jax.lax.scan(inner, s, drawn, length=block)
 
         def outer(s, _):
