@@ -59,6 +59,12 @@ class Family(LazyPytree, abc.ABC):
     def predictor(self, params: Params) -> jax.Array:
         """``z = phi(w)``."""
 
+    def sgd_predictor(self, params: Params) -> jax.Array:
+        """``z = phi(w)`` as the simulator differentiates it: reverse mode only, the same values
+        as :meth:`predictor` (default: it). A family whose gradient XLA's CPU backend computes
+        slowly overrides it (e.g. with :func:`designer._jax.matmul`)."""
+        return self.predictor(params)
+
     # -- the symmetry -------------------------------------------------------------------------
     @property
     @abc.abstractmethod

@@ -68,6 +68,19 @@ class MatrixProduct(Family):
             out = (u * self.transform.forward(s)[None, :]) @ vt
         return out
 
+    def sgd_predictor(self, params):
+        """The product with :func:`designer._jax.matmul`: its gradient ``W1^T g`` is a product of
+        untransposed operands (XLA's CPU backend folds the transpose into a slow kernel: Fig. 4's
+        step 13 -> ... us)."""
+        if self.spectral:
+            return self.predictor(params)
+        from .._jax import matmul  # JAX-only module: imported when the model trains
+
+        out = params["W1"]
+        for k in range(1, self.depth):
+            out = matmul(out, params[f"W{k + 1}"])
+        return out
+
     n_blocks = 1
 
     @property

@@ -78,6 +78,14 @@ def _largest_divisor_at_most(n: int, cap: int) -> int:
 #: the extra scan costs more than it saves, and the steps draw their own.
 EXAMPLE_BLOCK, MIN_EXAMPLE_BLOCK = 256, 8
 
+#: XLA options for the chunk program on CPU. A step is a chain of tiny kernels (Fig. 3: about 80
+#: per step, on 16 x 8 x 16 arrays), where YNNPACK's fused dots and Eigen's thread pool cost more
+#: per call than the arithmetic: without them (Eigen single-threaded for every dot) Fig. 3's step
+#: takes 47 instead of 74 us with one seed and 970 instead of 1,340 us with 16, Fig. 2's 3.0
+#: instead of 4.9 us, the others the same or faster (benchmarks/bench_simulate.py).
+CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": False,
+                     "xla_cpu_multi_thread_eigen": False}
+
 
 class Simulator:
     """Train ``model`` on ``task`` by SGD with the given noise pieces (see module docstring).
@@ -129,8 +137,9 @@ class Simulator:
         self.n_traces = 0
         # data batched per run (axis 0) or shared by every run (one copy: no per-run memory, and
         # the minibatch gather reads one small array instead of R of them)
+        options = CPU_CHUNK_OPTIONS if jax.default_backend() == "cpu" else None
         self._chunk_jits = {shared: jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, None if shared else 0, None, None)),
-                                            static_argnums=(3, 4)) for shared in (False, True)}
+                                            static_argnums=(3, 4), compiler_options=options) for shared in (False, True)}
         self._record_jits = {(shared, full): jax.jit(jax.vmap(lambda s, d, f=full: self.record(s, d, full=f),
                                                               in_axes=(0, None if shared else 0)))
                              for shared in (False, True) for full in (False, True)}
@@ -341,7 +350,7 @@ class Simulator:
             return sum((p.penalty(z, hyper) for p in self.pieces), jnp.zeros((), self.dtype))
 
         if isinstance(task, PredictorTask):
-            z, pullback = jax.vjp(model.predictor, params)
+            z, pullback = jax.vjp(getattr(model, "sgd_predictor", model.predictor), params)
             def outputs(z):
                 out = task.outputs_from_predictor(z, data, examples)
                 return out if late_idx is None else out[late_idx]
@@ -386,11 +395,12 @@ class Simulator:
         """``n_records`` record intervals of ``every`` steps each, as nested scans.
 
         Randomness is drawn ahead, wide, where the step would draw it narrow: the noise pieces
-        with ``predraws`` once per record interval, and the fresh examples of a streaming task
-        that ``draws_ahead`` once per block of up to :data:`EXAMPLE_BLOCK` steps. The examples come from the keys the
-        steps themselves would use (the key chain does not depend on the parameters), so the
+        with ``predraws`` once per record interval, and for a task that ``draws_ahead``, once per
+        block of up to :data:`EXAMPLE_BLOCK` steps, the steps' keys, a streaming task's fresh
+        examples and the label noise of the pieces that ``draws_ahead``. These come from the keys
+        the steps themselves would use (the key chain does not depend on the parameters), so the
         trajectory is the one of drawing them step by step; for Fig. 3 this moved the teacher's
-        forward pass and 2,048 normals per step out of the step (benchmarks/bench_simulate.py).
+        forward pass and 3,072 normals per step out of the step (benchmarks/bench_simulate.py).
         """
         self.n_traces += 1  # runs only while tracing: counts compilations of the chunk
 

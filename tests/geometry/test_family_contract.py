@@ -158,6 +158,21 @@ def test_predictor_invariant_along_generator_flows(name, spec, shape, analytic):
     assert float(jnp.max(jnp.abs(dz), initial=0.0)) < 1e-10 * max(1.0, float(jnp.max(jnp.abs(z))))
 
 
+@pytest.mark.parametrize("name,spec,shape,analytic", ROWS, ids=IDS)
+def test_sgd_predictor_is_the_predictor_with_its_gradient(name, spec, shape, analytic):
+    """What the simulator differentiates (``sgd_predictor``, reverse mode) gives the predictor's
+    values and its vector-Jacobian products."""
+    fam = build_family(spec, shape)
+    params, z = _random_point(fam, 2)
+    g = jax.random.normal(jax.random.PRNGKey(3), z.shape, jnp.float64)
+    z_sgd, pull_sgd = jax.vjp(fam.sgd_predictor, params)
+    _close(z_sgd, z, 1e-13)
+    (want,) = jax.vjp(fam.predictor, params)[1](g)
+    (got,) = pull_sgd(g)
+    for k in want:
+        _close(got[k], want[k], 1e-12)
+
+
 @pytest.mark.parametrize("route", ["stacked", "pullback"])
 @pytest.mark.parametrize("name,spec,shape,analytic", ROWS, ids=IDS)
 def test_block_decomposition_matches_whole_action(name, spec, shape, analytic, route, monkeypatch):
