@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -260,22 +261,58 @@ def _horizons(fig: Figure, steps: int | None, horizon: str = "longer",
 
 # -- running -------------------------------------------------------------------------------------
 
-def _run_curves(fig, main, conv, every, every_after, seeds, report, should_cancel):
+def _prepare_curve(fig, curve, main, every, per_chunk, seeds):
+    """A curve's simulator, initial state and data, with its snapshot program and its first
+    phase's chunk program compiled (run on the preparing thread, see :func:`_prepare_all`)."""
+    sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
+    state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
+                                   init=lambda k, c=curve, s=sim: c.init(s, k))
+    sim.compile_snapshot(state, data)
+    sim.compile_run(state, hyper, data, main, every, per_chunk)
+    return sim, state, hyper, data
+
+
+def _compile_second_phase(prepared, n, every, per_chunk):
+    sim, state, hyper, data = prepared.result()
+    sim.compile_run(state, hyper, data, n, every, per_chunk)
+
+
+def _per_chunk(main, conv, every, every_after):
+    """Records per chunk: one compiled program for both phases when they record at the same interval."""
+    n_main, n_rest = main // every, (conv - main) // every_after
+    return (_largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
+            if every == every_after else None)
+
+
+def _prepare_all(pool, plans, seeds):
+    """Submit, in the order they run, every curve's set-up and compilations to ``pool`` (one
+    thread): while the steps of one curve run on one core (the chunk programs are
+    single-threaded on CPU), the next programs compile on the other. ``{(figure, curve): (set-up
+    future, second-phase future)}``."""
+    jobs = {}
+    for fig, main, conv, every, every_after in plans:
+        per_chunk = _per_chunk(main, conv, every, every_after)
+        for curve in fig.curves:
+            first = pool.submit(_prepare_curve, fig, curve, main, every, per_chunk, seeds)
+            second = pool.submit(_compile_second_phase, first, conv - main, every_after, per_chunk)
+            jobs[fig.name, curve.name] = (first, second)
+    return jobs
+
+
+def _run_curves(fig, main, conv, every, every_after, jobs, report, should_cancel):
     """Train every curve of ``fig`` to ``main`` and on to ``conv``; the records hold the metrics the
     plot draws (``fig.logged``), every metric is taken at the start, at ``main`` and at ``conv``."""
     out = {}
-    n_main, n_rest = main // every, (conv - main) // every_after
-    # one compiled program for both phases when they record at the same interval
-    per_chunk = (_largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
-                 if every == every_after else None)
+    per_chunk = _per_chunk(main, conv, every, every_after)
     for curve in fig.curves:
-        sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
-        state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
-                                       init=lambda k, c=curve, s=sim: c.init(s, k))
+        first, second = jobs[fig.name, curve.name]
+        sim, state, hyper, data = first.result()
         start = sim.snapshot_records(state, data)
         t0 = time.perf_counter()
         parts, snaps = [], []
         for n, ev, before in ((main, every, 0), (conv - main, every_after, main)):
+            if before:
+                second.result()
             if n:
                 res = sim.run(state, hyper, data, n, ev, records_per_chunk=per_chunk, should_cancel=should_cancel,
                               on_chunk=lambda done, c=curve.name, b=before: report(c, b + done))
@@ -285,9 +322,9 @@ def _run_curves(fig, main, conv, every, every_after, seeds, report, should_cance
         records = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
         status = np.where(records["finite"][:, -1], 0, 1).astype(np.int32)
         wall = time.perf_counter() - t0
-        first = jax.tree_util.tree_map(lambda a: a[0], state.params)
+        first_run = jax.tree_util.tree_map(lambda a: a[0], state.params)
         out[curve.name] = {"start": start, "records": records, "status": status, "main": snaps[0], "conv": snaps[1],
-                           "wall_s": wall, "final_predictor": np.asarray(sim.model.predictor(first))}
+                           "wall_s": wall, "final_predictor": np.asarray(sim.model.predictor(first_run))}
         if "truth" in data:
             out["_truth"] = np.asarray(data["truth"][0])
     return out
@@ -314,15 +351,29 @@ def _rows(fig: Figure, results: dict) -> list[dict]:
     return rows
 
 
+#: Points per plotted curve at most: the authors' cadence records Fig. 6's 500,000 steps one by
+#: one, and drawing every record took most of the 13 s of the battery's five plots.
+PLOT_POINTS = 1000
+
+
+def _thin(n: int, log: bool) -> np.ndarray:
+    """Indices of at most :data:`PLOT_POINTS` of ``n`` records, the first and last included; evenly
+    spaced, or in log spacing of the record number for a log-scaled step axis."""
+    if n <= PLOT_POINTS:
+        return np.arange(n)
+    grid = np.geomspace(1, n, PLOT_POINTS) - 1 if log else np.linspace(0, n - 1, PLOT_POINTS)
+    return np.unique(np.round(grid).astype(int))
+
+
 def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure as PlotFigure  # no pyplot: drawn on a worker thread
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    figure = PlotFigure(figsize=(12, 4.2), constrained_layout=True)
+    axes = figure.subplots(1, 2)
     ax, ax2 = axes
     first = results[fig.curves[0].name]
+    pick = _thin(len(first["records"]["step"][0]), log=fig.name not in ("fig2", "fig3", "fig4"))
+    first = {"records": {k: v[:, pick] for k, v in first["records"].items()}}
     steps = first["records"]["step"][0]
     if fig.name in ("fig2", "fig3", "fig4"):
         bal = first["records"]["balance"][0]
@@ -352,7 +403,7 @@ def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
         key = "test_mse" if fig.name == "fig5" else "recon_mse"
         for c in fig.curves:
             r = results[c.name]["records"]
-            ax.loglog(r["step"][0], r[key][0], label=c.name)
+            ax.loglog(r["step"][0][pick], r[key][0][pick], label=c.name)
         ax.axvline(main, color="gray", ls=":", lw=1)
         ax.set_title(f"{key} (seed 0); dotted: authors' horizon")
         ax.set_xlabel("step")
@@ -374,7 +425,6 @@ def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
         ax2.legend()
     figure.suptitle(f"{fig.name}: {fig.title}")
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = None, out_dir,
@@ -411,33 +461,53 @@ def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = Non
     total = sum(conv * len(f.curves) for f, _, conv, _, _ in plans)
     done_before = 0
     docs = {}
-    for fig, main, conv, every, every_after in plans:
-        def report(curve_name, done, base=done_before, f=fig, c=conv):
-            if progress is not None:
-                idx = [cv.name for cv in f.curves].index(curve_name)
-                progress((base + idx * c + done) / total, f"{f.name}:{curve_name} {done:,}/{c:,} steps")
-
-        if progress is not None:
-            progress(done_before / total, f"{fig.name}: compiling")
-        results = _run_curves(fig, main, conv, every, every_after, seeds, report, should_cancel)
-        done_before += conv * len(fig.curves)
-        doc = {
-            "figure": fig.name,
-            "config": {
-                "title": fig.title, "steps": main, "converged_steps": conv, "converged_note": fig.converged_note,
-                "authors_steps": fig.steps, "authors_total_steps": fig.authors_total, "horizon": horizon,
-                "seeds": seeds, "record_every": every, "record_every_after": every_after, "dtype": "float32",
-                "spread": "standard deviation over seeds",
-                "curves": [{"model": c.name, "parameterization": c.model, "task": c.task, "noise": list(c.noise),
-                            "learning_rate": c.learning_rate, "init": c.init_note,
-                            "status": [int(s) for s in results[c.name]["status"]],
-                            "wall_s": round(results[c.name]["wall_s"], 3)} for c in fig.curves],
-            },
-            "rows": _rows(fig, results),
-        }
-        (out / f"{fig.name}.json").write_text(json.dumps(doc, indent=2))
-        _plot(fig, results, main, conv, out / f"{fig.name}.png")
-        docs[fig.name] = doc
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reproduce-compile")
+    plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reproduce-plot")  # beside the next steps
+    plots = []
+    try:
+        jobs = _prepare_all(pool, plans, seeds)
+        for plan in plans:
+            done_before = _run_figure_plan(plan, jobs, seeds, horizon, out, docs, done_before, total, progress,
+                                           should_cancel, plotter, plots)
+        for p in plots:
+            p.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        plotter.shutdown(wait=True, cancel_futures=True)
     if progress is not None:
         progress(1.0, "done")
     return docs[figure] if figure != "all" else {"figure": "all", "figures": docs}
+
+
+def _run_figure_plan(plan, jobs, seeds, horizon, out, docs, done_before, total, progress, should_cancel,
+                     plotter, plots):
+    """Run one figure of :func:`run_figure`, write its JSON into ``out`` and ``docs`` and have
+    ``plotter`` draw its PNG (its future appended to ``plots``); returns the steps done so far."""
+    fig, main, conv, every, every_after = plan
+    def report(curve_name, done, base=done_before, f=fig, c=conv):
+        if progress is not None:
+            idx = [cv.name for cv in f.curves].index(curve_name)
+            progress((base + idx * c + done) / total, f"{f.name}:{curve_name} {done:,}/{c:,} steps")
+
+    if progress is not None:
+        progress(done_before / total, f"{fig.name}: compiling")
+    results = _run_curves(fig, main, conv, every, every_after, jobs, report, should_cancel)
+    done_before += conv * len(fig.curves)
+    doc = {
+        "figure": fig.name,
+        "config": {
+            "title": fig.title, "steps": main, "converged_steps": conv, "converged_note": fig.converged_note,
+            "authors_steps": fig.steps, "authors_total_steps": fig.authors_total, "horizon": horizon,
+            "seeds": seeds, "record_every": every, "record_every_after": every_after, "dtype": "float32",
+            "spread": "standard deviation over seeds",
+            "curves": [{"model": c.name, "parameterization": c.model, "task": c.task, "noise": list(c.noise),
+                        "learning_rate": c.learning_rate, "init": c.init_note,
+                        "status": [int(s) for s in results[c.name]["status"]],
+                        "wall_s": round(results[c.name]["wall_s"], 3)} for c in fig.curves],
+        },
+        "rows": _rows(fig, results),
+    }
+    (out / f"{fig.name}.json").write_text(json.dumps(doc, indent=2))
+    plots.append(plotter.submit(_plot, fig, results, main, conv, out / f"{fig.name}.png"))
+    docs[fig.name] = doc
+    return done_before

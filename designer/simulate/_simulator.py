@@ -465,6 +465,37 @@ class Simulator:
         """Every metric at ``state`` (whatever ``metrics`` records during a run), one per run."""
         return jax.tree_util.tree_map(np.asarray, self._record_jits[self.data_is_shared(data), True](state, data))
 
+    def _run_program(self, data, steps: int, every: int, records_per_chunk: int | None):
+        """``(chunk program, data as the chunks take it, records per chunk, chunks)`` of a run, or
+        None when it records nothing."""
+        if steps < 0 or every < 1 or steps % every:
+            raise DesignerInputError("steps", f"steps={steps} must be a non-negative multiple of every={every}")
+        n_rec = steps // every
+        if n_rec == 0:
+            return None
+        rpc = records_per_chunk or _largest_divisor_at_most(n_rec, math.ceil(n_rec / 20))
+        if n_rec % rpc:
+            raise DesignerInputError("records_per_chunk", f"{rpc} does not divide the {n_rec} records")
+        shared = self.data_is_shared(data)
+        if self.metrics:  # what the records can share, computed once (Task.prepare_metrics)
+            data = self._prepare_jits[shared](data)
+        return self._chunk_jits[shared], data, rpc, n_rec // rpc
+
+    def compile_run(self, state: State, hyper: Hyper, data, steps: int, every: int,
+                    records_per_chunk: int | None = None) -> None:
+        """Compile the program that :meth:`run` with these arguments calls, without taking a step:
+        another thread can compile the next run's programs
+        while this one's steps run (``designer reproduce`` does; the steps use one core). A state
+        of the same shapes will do (the run's start, not its end)."""
+        program = self._run_program(data, steps, every, records_per_chunk)
+        if program is not None:
+            chunk, data, rpc, _ = program
+            chunk.lower(state, hyper, data, rpc, every).compile()
+
+    def compile_snapshot(self, state: State, data) -> None:
+        """Compile :meth:`snapshot_records`'s program without running it (see :meth:`compile_run`)."""
+        self._record_jits[self.data_is_shared(data), True].lower(state, data).compile()
+
     def run(self, state: State, hyper: Hyper, data, steps: int, every: int,
             records_per_chunk: int | None = None, on_chunk: Callable[[int], None] | None = None,
             should_cancel: Callable[[], bool] | None = None) -> Simulation:
@@ -475,20 +506,12 @@ class Simulator:
         called and, when ``should_cancel()`` is true, :class:`designer.errors.Cancelled` is raised.
         Records are host arrays with axes (run, record, ...).
         """
-        if steps < 0 or every < 1 or steps % every:
-            raise DesignerInputError("steps", f"steps={steps} must be a non-negative multiple of every={every}")
-        n_rec = steps // every
-        if n_rec == 0:
+        program = self._run_program(data, steps, every, records_per_chunk)
+        if program is None:
             return Simulation(state, {}, np.zeros(np.shape(state.step), np.int32))
-        rpc = records_per_chunk or _largest_divisor_at_most(n_rec, math.ceil(n_rec / 20))
-        if n_rec % rpc:
-            raise DesignerInputError("records_per_chunk", f"{rpc} does not divide the {n_rec} records")
-        shared = self.data_is_shared(data)
-        chunk = self._chunk_jits[shared]
-        if self.metrics:  # what the records can share, computed once (Task.prepare_metrics)
-            data = self._prepare_jits[shared](data)
+        chunk, data, rpc, n_chunks = program
         chunks = []
-        for c in range(n_rec // rpc):
+        for c in range(n_chunks):
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled after {c * rpc * every} of {steps} steps")
             state, rec = chunk(state, hyper, data, rpc, every)

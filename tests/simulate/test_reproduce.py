@@ -116,3 +116,52 @@ def test_authors_cadence_records_the_same_trajectory(tmp_path):
     at = np.searchsorted(one["step"][0], want)
     np.testing.assert_allclose(two["balance"], one["balance"][:, at], rtol=1e-5)
     np.testing.assert_allclose(two["train_mse"], one["train_mse"][:, at], rtol=1e-5)
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("n", [1, 7, 2000, 2001, 500_000])
+def test_plots_draw_at_most_plot_points_per_curve_with_both_ends(n, log):
+    import numpy as np
+
+    from designer.reproduce import PLOT_POINTS, _thin
+
+    idx = _thin(n, log)
+    assert idx[0] == 0 and idx[-1] == n - 1
+    assert len(idx) <= PLOT_POINTS and np.all(np.diff(idx) > 0)
+    if n <= PLOT_POINTS:
+        np.testing.assert_array_equal(idx, np.arange(n))
+    elif log:  # log spacing: the first decade of records is kept whole
+        assert set(range(10)) <= set(idx.tolist())
+    else:  # even spacing: no gap wider than twice the even step
+        assert np.diff(idx).max() <= 2 * (n - 1) / (PLOT_POINTS - 1) + 1
+
+
+def test_compile_run_compiles_what_run_calls():
+    """The preparing thread's compile_run compiles the very program run calls (run does not trace
+    the chunk again), and the run equals a fresh simulator's, step for step."""
+    import jax
+    import numpy as np
+
+    from designer.reproduce import _per_chunk, figure_spec
+    from designer.simulate import Simulator
+
+    fig = figure_spec("fig3")
+    curve = fig.curves[0]
+
+    def make():
+        sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
+        state, hyper, data = sim.setup(np.arange(1), sim.hyper(curve.learning_rate), init=lambda k: curve.init(sim, k))
+        return sim, state, hyper, data
+
+    per_chunk = _per_chunk(64, 96, 16, 16)
+    sim, state, hyper, data = make()
+    sim.compile_snapshot(state, data)
+    sim.compile_run(state, hyper, data, 64, 16, per_chunk)
+    traces = sim.n_traces
+    assert traces == 1
+    res = sim.run(state, hyper, data, 64, 16, records_per_chunk=per_chunk)
+    assert sim.n_traces == traces
+    other, state2, hyper2, data2 = make()
+    res2 = other.run(state2, hyper2, data2, 64, 16, records_per_chunk=per_chunk)
+    for a, b in zip(jax.tree_util.tree_leaves(res.state.params), jax.tree_util.tree_leaves(res2.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
