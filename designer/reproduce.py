@@ -291,8 +291,8 @@ def _per_chunk(main, conv, every, every_after):
 
 def _prepare_all(pool, plans, seeds):
     """Submit, in the order they run, every curve's set-up and compilations to ``pool`` (one
-    thread): while the steps of one curve run on one core (the chunk programs are
-    single-threaded on CPU), the next programs compile on the other. ``{(figure, curve): (set-up
+    thread): while the steps of one curve run (mostly on one core: the chunk programs use
+    single-threaded Eigen on CPU), the next programs compile on the other. ``{(figure, curve): (set-up
     future, second-phase future)}``."""
     jobs = {}
     for fig, main, conv, every, every_after in plans:

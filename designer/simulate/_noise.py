@@ -84,16 +84,12 @@ class Piece:
 
     #: With ``draws_ahead``, a task that draws ahead (:attr:`designer.simulate.tasks.Task.draws_ahead`)
     #: has this piece's per-step numbers drawn for a block of steps at once, each step's from the
-    #: key the step itself would use (:meth:`draw`), and applied by :meth:`perturb_with`: the
-    #: trajectory is the one of drawing them step by step. A piece that sets it defines both, with
-    #: ``perturb_targets(key, y, hyper) == perturb_with(y, draw(key, y.shape, y.dtype), hyper)``.
+    #: key the step itself would use, and applied to the step's targets: the trajectory is the one
+    #: of drawing them step by step. A piece that sets it has two more methods,
+    #: ``draw(key, shape, dtype)`` and ``perturb_with(y, xi, hyper)``, with
+    #: ``perturb_targets(key, y, hyper) == perturb_with(y, draw(key, y.shape, y.dtype), hyper)``
+    #: (:class:`LabelNoise`).
     draws_ahead: ClassVar[bool] = False
-
-    def draw(self, key, shape, dtype):
-        raise NotImplementedError
-
-    def perturb_with(self, y, xi, hyper):
-        raise NotImplementedError
 
     def penalty(self, z, hyper):
         return 0.0

@@ -84,13 +84,18 @@ EXAMPLE_BLOCK, MIN_EXAMPLE_BLOCK = 256, 8
 #: per call than the arithmetic: without them (Eigen single-threaded for every dot) Fig. 3's step
 #: takes 47 instead of 74 us with one seed and 970 instead of 1,340 us with 16, Fig. 2's 3.0
 #: instead of 4.9 us, the others the same or faster (benchmarks/bench_simulate.py).
+CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": False,
+                     "xla_cpu_multi_thread_eigen": False}
+
 #: XLA options on CPU for the programs that run once or a few times per run (set-up, snapshots,
 #: the metrics' shared parts): LLVM's optimisations off. Random draws compile slowly on CPU (one
 #: ``jax.random.normal`` 0.6 s, 0.25 s without), and these programs' run time is negligible.
 ONCE_OPTIONS = {"xla_backend_optimization_level": 0}
 
-CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": False,
-                     "xla_cpu_multi_thread_eigen": False}
+
+def _on_cpu(options: dict) -> dict | None:
+    """``options`` when JAX runs on CPU (they are XLA CPU options), else None."""
+    return options if jax.default_backend() == "cpu" else None
 
 
 class Simulator:
@@ -143,10 +148,10 @@ class Simulator:
         self.n_traces = 0
         # data batched per run (axis 0) or shared by every run (one copy: no per-run memory, and
         # the minibatch gather reads one small array instead of R of them)
-        options = CPU_CHUNK_OPTIONS if jax.default_backend() == "cpu" else None
         self._chunk_jits = {shared: jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, None if shared else 0, None, None)),
-                                            static_argnums=(3, 4), compiler_options=options) for shared in (False, True)}
-        once = ONCE_OPTIONS if jax.default_backend() == "cpu" else None
+                                            static_argnums=(3, 4), compiler_options=_on_cpu(CPU_CHUNK_OPTIONS))
+                            for shared in (False, True)}
+        once = _on_cpu(ONCE_OPTIONS)
         self._record_jits = {(shared, full): jax.jit(jax.vmap(lambda s, d, f=full: self.record(s, d, full=f),
                                                               in_axes=(0, None if shared else 0)), compiler_options=once)
                              for shared in (False, True) for full in (False, True)}
@@ -230,7 +235,7 @@ class Simulator:
         make = init if init is not None else (lambda k: self.default_init(k, init_scale))
 
         # one compiled program instead of many op-by-op dispatches; run once, so compiled quickly
-        @partial(jax.jit, compiler_options=ONCE_OPTIONS if jax.default_backend() == "cpu" else None)
+        @partial(jax.jit, compiler_options=_on_cpu(ONCE_OPTIONS))
         def build(seeds, data_seeds):
             base = jax.vmap(jax.random.PRNGKey)(seeds)
             data_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.PRNGKey(k), 0))(data_seeds)
