@@ -25,10 +25,16 @@
   than ``OBJECTIVE_RTOL`` relative over a chunk (``OBJECTIVE_RTOL_POLISHED`` when L-BFGS finishes
   weight decay on the same objective); label noise tracks the distance to the predicted
   limit (the trusted solver's solution): when it has not improved by ``PLATEAU_RTOL`` for
-  ``PATIENCE`` chunks the learning rate is divided by 10 (at most twice, V1's schedule) and after
-  that training stops; after each division the checks are ``CHECK_GROWTH`` times further apart
-  (a smaller step needs more steps for the same progress). A step cap stops everything; the
-  result says which rule stopped it.
+  ``PATIENCE`` chunks the label-noise variance is divided by 10 (``anneal_noise_on_plateau``, the
+  default, at most ``NOISE_ANNEALS`` times) and after that training stops. The learning rate
+  stays: near the data-fitting set the drift along it (the bias at work) is of order
+  ``eta^2 sigma^2`` per step and the spread about it of order ``eta sigma^2``, so a tenth of the
+  variance narrows the spread at a tenth of the drift, where a tenth of the learning rate costs
+  a hundredth (``anneal_on_plateau``, V1's schedule, divides the learning rate by 10 at most
+  ``ANNEALS`` times, with checks ``CHECK_GROWTH`` times further apart after each division).
+  Measured on lp (p = 1.5) at depth 4, n = 200, d = 1000: 105,000 steps and gaps of 0.9-1.2%
+  against the learning-rate schedule's 400,000 (the cap) and up to 2.8%. A step cap stops
+  everything; the result says which rule stopped it and lists every division.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ OBJECTIVE_RTOL_POLISHED = 1e-4
 PLATEAU_RTOL = 0.02
 PATIENCE = 2
 ANNEALS = 2
+NOISE_ANNEALS = 4
 CHECK_GROWTH = 3
 CLOSE_ENOUGH = 1e-4
 CHUNK = {"weight_decay": 500, "label_noise": 5_000, "gauge": 5_000}

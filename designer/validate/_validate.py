@@ -198,10 +198,15 @@ def mechanism_setup(entry: dict, spec: ValidationSpec, task_spec: dict, problem:
         out["noise"] = [n.model_dump(mode="json") for n in spec.noise]
         mb = [n for n in out["noise"] if n["kind"] == "minibatch"]
         out["batch_size"] = mb[0]["batch_size"] if mb else None
-    out["schedule"] = spec.schedule or ("anneal_on_plateau" if mech == "label_noise" and spec.noise is None else "constant")
+    out["schedule"] = spec.schedule or ("anneal_noise_on_plateau" if mech == "label_noise" and spec.noise is None else "constant")
     if spec.schedule is None:
-        defaults["schedule"] = {"value": out["schedule"], "rule": "label noise: learning rate / 10 when the distance to the "
-                                "predicted limit stops improving (at most twice, V1's schedule); otherwise constant"}
+        defaults["schedule"] = {"value": out["schedule"], "rule": (
+            f"label noise: the label-noise variance / 10 when the distance to the predicted limit stops improving (at most "
+            f"{_auto.NOISE_ANNEALS} times), the learning rate kept: the drift along the data-fitting set scales as "
+            "eta^2 sigma^2 and the spread about it as eta sigma^2; otherwise constant")}
+    if out["schedule"] == "anneal_noise_on_plateau" and not any(n["kind"] == "label_noise" for n in out["noise"]):
+        raise DesignerInputError("validate.schedule", "anneal_noise_on_plateau divides the label-noise variance, but this "
+                                 "training has no label noise; use constant, step_decay or anneal_on_plateau")
     return out, defaults
 
 
@@ -464,7 +469,10 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
     wd = setup["unit"] if mech == "weight_decay" and setup["noise"][0]["kind"] == "weight_decay" else 0.0
     objective = _auto.objective_fn(family, problem, wd)
     loss_zero = max(data_loss(problem, np.zeros(problem["shape"])), 1e-300)
-    use_limit = limit is not None and setup["schedule"] == "anneal_on_plateau"
+    anneal_noise = setup["schedule"] == "anneal_noise_on_plateau"
+    use_limit = limit is not None and setup["schedule"] in ("anneal_on_plateau", "anneal_noise_on_plateau")
+    max_anneals = _auto.NOISE_ANNEALS if anneal_noise else _auto.ANNEALS
+    growth = 1 if anneal_noise else _auto.CHECK_GROWTH  # the learning rate sets the progress per step
     limit_norm = None if limit is None else max(float(np.linalg.norm(limit)), 1e-300)
     rtol = _auto.OBJECTIVE_RTOL_POLISHED if setup.get("polish") else _auto.OBJECTIVE_RTOL
     retries: list[dict] = []
@@ -474,7 +482,8 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
         rec: dict[str, list] = {"step": [], "train_mse": [], "objective": []}
         if limit is not None:
             rec["distance_to_limit"] = []
-        lr_now, stopped, diverged = lr, None, None
+        lr_now, noise_now, stopped, diverged = lr, hyper0.label_noise, None, None
+        anneals: list[dict] = []
         thirds = [cap // 3, 2 * (cap // 3)] if setup["schedule"] == "step_decay" else []
         while stopped is None:
             if should_cancel is not None and should_cancel():
@@ -484,8 +493,8 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
             if thirds and done >= thirds[0]:
                 thirds.pop(0)
                 lr_now /= 10.0
-            h = hyper0._replace(learning_rate=jnp.full_like(hyper0.learning_rate, lr_now))
-            for _ in range(_auto.CHECK_GROWTH ** phase if use_limit else 1):  # same time lr x steps between checks
+            h = hyper0._replace(learning_rate=jnp.full_like(hyper0.learning_rate, lr_now), label_noise=noise_now)
+            for _ in range(growth ** phase if use_limit else 1):  # same time lr x steps between checks
                 state = sim.run(state, h, data, chunk, chunk).state
                 done += chunk
                 if done >= cap:
@@ -513,12 +522,19 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
                 else:
                     stale += 1
                     if stale >= _auto.PATIENCE:
-                        if phase < _auto.ANNEALS:
-                            phase, stale, lr_now = phase + 1, 0, lr_now / 10.0
+                        if phase < max_anneals:
+                            phase, stale = phase + 1, 0
+                            if anneal_noise:
+                                noise_now = noise_now / math.sqrt(10.0)
+                            else:
+                                lr_now = lr_now / 10.0
+                            anneals.append({"at_step": done, "distance_to_limit": m, "learning_rate": float(lr_now),
+                                            "label_noise_std": float(np.max(np.asarray(noise_now)))})
                         else:
                             stopped = (f"distance to the predicted limit stopped improving (< {_auto.PLATEAU_RTOL:g} relative "
-                                       f"over {_auto.PATIENCE} checks, after {_auto.ANNEALS} divisions of the learning rate by 10; checks every {chunk} steps, "
-                                       f"times {_auto.CHECK_GROWTH} after each division)")
+                                       f"over {_auto.PATIENCE} checks, after {max_anneals} divisions of the "
+                                       + ("label-noise variance by 10; checks every {chunk} steps)".format(chunk=chunk) if anneal_noise else
+                                          f"learning rate by 10; checks every {chunk} steps, times {_auto.CHECK_GROWTH} after each division)"))
             elif setup["schedule"] != "step_decay":
                 fm = float(np.mean(f))
                 if prev is not None and abs(prev - fm) <= rtol * max(abs(fm), 1e-300):
@@ -535,7 +551,7 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
     records = {k: np.stack(v, axis=1) if np.ndim(v[0]) else np.asarray(v) for k, v in rec.items() if k != "step"}
     records["step"] = np.broadcast_to(np.asarray(rec["step"]), (seeds, len(rec["step"])))
     return {"state": state, "data": data, "records": records, "steps": done, "stopped_by": stopped, "retries": retries,
-            "learning_rate": lr, "chunk": chunk, "cap": cap, "n_traces": sim.n_traces}
+            "anneals": anneals, "learning_rate": lr, "chunk": chunk, "cap": cap, "n_traces": sim.n_traces}
 
 
 TOLERANCE = {"weight_decay": 1e-4, "weight_decay_unpolished": 1e-2, "noise": 0.05}
@@ -751,7 +767,7 @@ def _run_validation(design: dict, spec: Any, *, progress, should_cancel, plot) -
         "training": {
             "noise": setup["noise"], "learning_rate": setup["learning_rate"], "batch_size": setup["batch_size"],
             "schedule": setup["schedule"], "steps": steps_run, "step_cap": run["cap"], "chunk": run["chunk"],
-            "stopped_by": run["stopped_by"], "retries": run["retries"], "seeds": seeds, "init": spec.init,
+            "stopped_by": run["stopped_by"], "retries": run["retries"], "anneals": run["anneals"], "seeds": seeds, "init": spec.init,
             "init_scale": spec.init_scale, "dtype": str(jnp.dtype(dtype)), "status": [0] * seeds, "unit": setup["unit"],
             "strength": setup["lam"],
             "claimed_regularizer": f"{setup['lam']:.6g} * R*(z)" if not constrained else "R*(z) on the zero-loss manifold",

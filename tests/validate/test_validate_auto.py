@@ -135,6 +135,36 @@ def test_label_noise_no_flags_reaches_basis_pursuit(l1_design):
     assert max(v["data_loss_trained"]) <= v["fit_tolerance"] and out["metrics"]["support_recall"]["min"] == 1.0
 
 
+@pytest.mark.slow
+def test_lp15_label_noise_no_flags_anneals_the_noise_and_delivers():
+    """lp (p = 1.5): the designer's best is the depth-4 Hadamard under label noise; with no flags the
+    label-noise variance is divided by 10 on each plateau of the distance to the limit (the learning
+    rate kept), and the trained objective ends within 5% of cvxpy's weighted reference on every seed
+    (the learning-rate schedule left one seed of four 8.4% above it on this task)."""
+    d = design({"target": {"kind": "lp", "p": 1.5}, "shape": [100]})
+    out = validate(d, {"task": {"kind": "sparse_regression", "n": 30, "d": 100, "k": 3}})
+    assert out["design"]["mechanism"] == "label_noise" and out["design"]["param"]["depth"] == 4
+    t = out["training"]
+    assert t["schedule"] == out["defaults"]["schedule"]["value"] == "anneal_noise_on_plateau"
+    assert len(t["anneals"]) == 4 and t["stopped_by"].startswith("distance to the predicted limit stopped improving")
+    stds = [math.sqrt(t["label_noise_variance"])] + [a["label_noise_std"] for a in t["anneals"]]
+    np.testing.assert_allclose(np.diff(np.log(stds)), -0.5 * math.log(10.0), rtol=1e-9)
+    assert all(a["learning_rate"] == t["learning_rate"] for a in t["anneals"])
+    v = out["verdict"]
+    assert v["delivered"] is True, v["message"]
+    assert v["reference"].startswith("cvxpy") and v["data_weights"] is not None
+    assert max(v["relative_gap"]) <= v["tolerance"] == 0.05 and min(v["relative_gap"]) >= -0.1
+    assert max(v["data_loss_trained"]) <= v["fit_tolerance"]
+
+
+def test_noise_schedule_needs_label_noise(l1_design):
+    wd = next(c["id"] for c in l1_design["candidates"] if c["mechanism"] == "weight_decay")
+    with pytest.raises(DesignerInputError) as err:
+        validate(l1_design, {"task": {"kind": "sparse_regression", "n": 20, "d": 30, "k": 2}, "candidate": wd,
+                             "schedule": "anneal_noise_on_plateau", "steps": 500})
+    assert err.value.field == "validate.schedule" and "no label noise" in str(err.value)
+
+
 def test_nuclear_no_flags_against_cvxpy():
     d = design({"target": {"kind": "nuclear"}, "shape": [8, 8], "mechanisms": ["weight_decay"]})
     out = validate(d, {"task": {"kind": "matrix_completion", "rows": 8, "cols": 8, "singular_values": [4.0, 1.0], "observed": 0.6}})
