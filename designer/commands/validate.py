@@ -22,7 +22,8 @@ Nothing but --design and --task is needed: the learning rate is half the edge of
 retried on divergence), the strength comes from the task's noise level (2 sigma sqrt(2 log d)
 max_j |X_j| / n for regression, 1e-3 lambda_max for noiseless data; label noise: std twice the
 targets' rms), and training stops by a stopping rule (relative objective change, or for label
-noise the distance to the predicted limit) or at the step cap. Every chosen default is written
+noise the distance to the predicted limit: on each plateau the label-noise variance is divided
+by 10, at most 4 times, then training stops) or at the step cap. Every chosen default is written
 into "defaults" with the rule that chose it; "verdict" says whether the trained objective is
 within the tolerance of the trusted solver's (scikit-learn, linprog, cvxpy; for lp / schatten
 with p < 1 and log_sum, the best of reweighted L1 / IRLS restarts).
