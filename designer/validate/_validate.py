@@ -531,10 +531,11 @@ def train_until(family, task, setup: dict, *, cap: int, seeds: int, data_seed: i
                             anneals.append({"at_step": done, "distance_to_limit": m, "learning_rate": float(lr_now),
                                             "label_noise_std": float(np.max(np.asarray(noise_now)))})
                         else:
+                            knob = "label-noise variance" if anneal_noise else "learning rate"
+                            spacing = "" if anneal_noise else f", times {_auto.CHECK_GROWTH} after each division"
                             stopped = (f"distance to the predicted limit stopped improving (< {_auto.PLATEAU_RTOL:g} relative "
-                                       f"over {_auto.PATIENCE} checks, after {max_anneals} divisions of the "
-                                       + ("label-noise variance by 10; checks every {chunk} steps)".format(chunk=chunk) if anneal_noise else
-                                          f"learning rate by 10; checks every {chunk} steps, times {_auto.CHECK_GROWTH} after each division)"))
+                                       f"over {_auto.PATIENCE} checks, after {max_anneals} divisions of the {knob} by 10; "
+                                       f"checks every {chunk} steps{spacing})")
             elif setup["schedule"] != "step_decay":
                 fm = float(np.mean(f))
                 if prev is not None and abs(prev - fm) <= rtol * max(abs(fm), 1e-300):
