@@ -14,7 +14,11 @@ records. One JSON object per row and line.
 
 ``--law-cache DIR`` keeps each run law (its distribution function and moments, ``.npz``) for the
 next run: a depth-3 run law takes minutes on a loaded 2-core machine. ``--render a.jsonl b.jsonl``
-prints the markdown table of docs/findings.md section 9.
+prints the markdown table of docs/findings.md section 9. ``--batches N`` instead gives the mean and
+variance over ``N`` batches of ``--chains`` chains against the law (rows whose variance is carried
+by rare events):
+
+    python benchmarks/finite_step_recheck.py --rows student_t:3:10:0.05 --chains 16384 --batches 16 --ppw 2 --out many.jsonl
 """
 
 from __future__ import annotations
@@ -92,6 +96,54 @@ def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, b
     return res
 
 
+def moments_many(row: str, chains: int, batches: int, cache: str | None, seed: int, burn=500, steps=4000, every=5,
+                 ppw: float = 1.0) -> dict:
+    """The chains' mean and variance over ``batches`` batches of ``chains`` chains (seeds ``seed + k``),
+    kept as per-chain sums, against the run law: for rows whose variance is carried by rare events (a
+    t(3) kick that sends one chain in thousands across 0, where at depth 3 it creeps for the rest of
+    the run), which 8,192 chains cannot resolve. Diverged chains, and chains past the law's escape
+    point at the end, are dropped as :func:`compare_run` does."""
+    from designer.validate._finite_step import NoiseLaw, SliceChain
+    from designer.validate._finite_step_check import map_chains, table_settings
+    from designer.validate._run_law import divergence_point
+
+    noise, depth, z0, f = row.split(":")
+    depth, z0, f = int(depth), float(z0), float(f)
+    eta, s = table_settings(z0, f, depth)
+    chain = SliceChain(z0, eta, s, depth, NoiseLaw(noise))
+    t0 = time.perf_counter()
+    law = load_or_run_law(chain, burn, steps, every, cache, row, ppw)
+    t_law = time.perf_counter() - t0
+    z_top = divergence_point(chain)
+    s1, s2, counts, dropped = [], [], [], 0
+    t0 = time.perf_counter()
+    for k in range(batches):
+        z, fin = map_chains(chain, chains, burn, steps, every, seed=seed + k)
+        with np.errstate(invalid="ignore"):
+            fin = fin & ~(np.abs(z[:, -1]) >= z_top)
+        kept = z[fin]
+        ok = np.isfinite(kept)
+        dropped += int(z.shape[0] - kept.shape[0])
+        v = np.where(ok, kept, 0.0)
+        s1.append(v.sum(axis=1))
+        s2.append((v * v).sum(axis=1))
+        counts.append(ok.sum(axis=1))
+    s1, s2, n = np.concatenate(s1), np.concatenate(s2), np.concatenate(counts).astype(np.float64)
+    mean = float(s1.sum() / n.sum())
+    var = float(s2.sum() / n.sum() - mean * mean)
+    per_mean = s1 / n
+    per_dev = (s2 - 2 * mean * s1) / n + mean * mean  # each chain's mean of (z - pooled mean)^2
+    m = len(n)
+    se_mean, se_var = float(np.std(per_mean) / math.sqrt(m)), float(np.std(per_dev) / math.sqrt(m))
+    return {"row": row, "chains": chains * batches, "kept_chains": m, "dropped_chains": dropped,
+            "expected_dropped_chains": chains * batches * (1.0 - law.survival),
+            "mean": mean, "se_mean": se_mean, "variance": var, "se_variance": se_var,
+            "law_mean": law.mean, "law_variance": law.variance,
+            "mean_rel_error": abs(law.mean - mean) / abs(mean), "variance_rel_error": abs(law.variance - var) / var,
+            "mean_z": abs(law.mean - mean) / se_mean, "variance_z": abs(law.variance - var) / se_var,
+            "law_seconds": t_law, "chains_seconds": time.perf_counter() - t0, "seed": seed, "points_per_width": ppw}
+
+
 def detail(law, x: np.ndarray, windows=(3, 5, 8, 12, 20, 40)) -> dict:
     """Where law and records differ: the variance inside ``mean +- k sd`` windows and the mass outside
     them (the law as a distribution on its grid cells, the records as they are), and the place of
@@ -165,6 +217,9 @@ def main(argv=None):
     p.add_argument("--ppw", type=float, default=1.0, help="run law cells per kernel width (coarse grid; fine: 1.5x)")
     p.add_argument("--detail", action="store_true",
                    help="also compare variances inside mean +- k sd windows and locate the largest CDF difference")
+    p.add_argument("--batches", type=int, default=0,
+                   help="instead of the comparison: mean and variance over this many batches of --chains chains "
+                        "(rows whose variance is carried by rare events)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.render:
@@ -175,6 +230,17 @@ def main(argv=None):
     rows = ALL_ROWS if args.rows == "all" else args.rows.split(",")
     with open(args.out, "a", encoding="utf-8") as fh:
         for row in rows:
+            if args.batches:
+                r = moments_many(row, args.chains, args.batches, args.law_cache, args.seed, ppw=args.ppw)
+                fh.write(json.dumps(r) + "\n")
+                fh.flush()
+                print(f"{row}: {r['kept_chains']} of {r['chains']} chains kept (law expects {r['expected_dropped_chains']:.1f} "
+                      f"dropped, {r['dropped_chains']} were); mean {r['mean']:.6g} +- {r['se_mean']:.2g} (law "
+                      f"{r['law_mean']:.6g}, {100 * r['mean_rel_error']:.2f}%, {r['mean_z']:.1f} s.e.), variance "
+                      f"{r['variance']:.6g} +- {r['se_variance']:.2g} (law {r['law_variance']:.6g}, "
+                      f"{100 * r['variance_rel_error']:.2f}%, {r['variance_z']:.1f} s.e.); law {r['law_seconds']:.0f} s, "
+                      f"chains {r['chains_seconds']:.0f} s", flush=True)
+                continue
             res = recheck(row, args.chains, args.backend, args.law_cache, args.seed, ppw=args.ppw, with_detail=args.detail)
             fh.write(json.dumps(res) + "\n")
             fh.flush()
