@@ -8,8 +8,10 @@ negative side near 0 is absorbing in the limit). What a finite run samples is th
 law. This module computes it with the same transfer operator on a two-sided state:
 
 * **State.** Cells in ``x = log |z|`` on the positive side and, at odd depth, on the negative side;
-  at odd depth two sinks at ``z = 0+`` and ``0-`` for mass that falls below a grid's bottom (a step
-  with a tiny ``|r|`` lands below it; the chains then sit at ``|z| < 1e-10`` for the rest of the run);
+  at odd depth both sides reach down to ``|z| = 1e-30 z0`` (a step with a tiny ``|r|`` lands at
+  ``|z r^D|``, anywhere down to 0, and the chain then barely moves for the rest of the run), with two
+  sinks at ``z = 0+`` and ``0-`` for the mass below that (1e-10 to 5e-10 in the depth-3 rows where
+  most chains cross);
   at even depth that mass goes back to the bottom cell (near 0 the chain grows back at once); the mass
   that leaves above the grids' top ``top * z_top`` is divergence (escape). ``z_top`` is where the
   noiseless step has ``r = -1`` on the positive side, ``e (z - z0) z^{1-2/D} = 2``: beyond it, on
@@ -27,7 +29,10 @@ law. This module computes it with the same transfer operator on a two-sided stat
   ``(1-2/D) D e (z0 + s xi)`` per step (``e (z0 + s xi)`` at ``D = 3``): a random walk with a drift, so
   ``|z|`` shrinks like ``t^{-3}``. The negative grid is uniform in ``tau`` there, at most
   ``neg_cells`` cells down to the depth the run can reach (``tau`` of the drift over all steps plus
-  12 standard deviations); where a cell is wider than one step's kernel the transition is averaged
+  12 standard deviations). The creep's front moves one drift step per step, and a cell wider than
+  that smears it (numerical diffusion of order cell width times drift per step): where more than
+  ``creep_mass`` (1%) of the records are on ``z < 0`` the cells are made two drift steps wide
+  (:func:`creep_cells`). Where a cell is wider than one step's kernel the transition is averaged
   over the source cell (Ulam: up to ``max_sub`` equally spaced sub-points, enough to resolve the
   kernel), so the mass moves at the exact speed instead of sticking in its cell (a centre-point
   transition would hold it: the kernel from the centre does not reach the next cell).
