@@ -189,7 +189,9 @@ def render(paths) -> str:
         r, su = got[row], got[row]["setup"]
         o = r["run"]
         name = "Gauss" if su["noise"] == "gaussian" else "t(3)"
-        lead = f"| {name} | {su['depth']} | {su['z0']:g} | {su['fraction_of_edge']:g} | {su['chains']} "
+        ppw = su.get("points_per_width", 1.0)
+        mark = f", {ppw:g} cells per width" if ppw != 1.0 else ""
+        lead = f"| {name} | {su['depth']} | {su['z0']:g} | {su['fraction_of_edge']:g} | {su['chains']}{mark} "
         if "mean" not in o:
             lines.append(lead + f"| no law: {o['diverged_chains']} of {su['chains']} chains diverged | | | | | | "
                          f"{o['diverged_chains']} / {o['expected_diverged_chains']:.0f} | no law |")
