@@ -1,6 +1,7 @@
 """Exact finite-step stationary law (transfer operator) against the batched SGD chains it replaces.
 
-For each setting, in one process: the exact law (``designer.validate._finite_step.stationary_law``,
+For each setting, in one process: the exact law (``designer.validate._finite_step.stationary_law``;
+at odd depth the law of the run, ``designer.validate.run_law``, since the chains cross to ``z < 0``;
 numpy/scipy, no compilation) and the simulator's chains (``run_slice_chains``: compile + first
 chunk timed apart from the run). Reported: seconds, the ratio chains / exact, and what each buys:
 the exact law's error estimate (Richardson correction) against the chains' standard error of the
@@ -13,6 +14,7 @@ variance (from the spread between independent chains).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -24,11 +26,14 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from designer.validate._finite_step import NoiseLaw, SliceChain, stationary_law  # noqa: E402
-from designer.validate._finite_step_check import run_slice_chains  # noqa: E402
+from designer.validate._finite_step_check import compare_run, run_slice_chains  # noqa: E402
+from designer.validate._run_law import divergence_point, run_law  # noqa: E402
 
 SETTINGS = [
     {"z0": 3.0, "eta": 0.01, "scale": 1.0, "depth": 2, "noise": "gaussian"},
-    {"z0": 1.0, "eta": 0.1, "scale": 0.3, "depth": 3, "noise": "student_t"},
+    # odd depth: chains cross to z < 0 and creep there, so the comparison is the law of the run
+    # (designer.validate.run_law) over the findings table's run: 500 burn-in steps, 4,000 recorded every 5
+    {"z0": 1.0, "eta": 0.1, "scale": 0.3, "depth": 3, "noise": "student_t", "run": {"burn": 500, "steps": 4000, "every": 5}},
 ]
 
 
@@ -43,35 +48,38 @@ def main() -> None:
     for s in SETTINGS:
         noise = NoiseLaw(s["noise"])
         chain = SliceChain(s["z0"], s["eta"], s["scale"], s["depth"], noise)
+        run = s.get("run")
+        burn, steps, every = (run["burn"], run["steps"], run["every"]) if run else (0, args.steps, args.every)
+        exact = functools.partial(run_law, chain, steps, burn, every) if run else functools.partial(stationary_law, chain)
         t0 = time.perf_counter()
-        law = stationary_law(chain)
+        law = exact()
         exact_first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        stationary_law(chain)
+        exact()
         exact_second = time.perf_counter() - t0
         # chains: a short call compiles (same shapes as the long one), then the timed run
         t0 = time.perf_counter()
         run_slice_chains(s["z0"], [s["eta"]], [s["scale"]], s["depth"], noise, chains=args.chains, burn=0,
-                         steps=args.every, every=args.every)
+                         steps=every, every=every)
         compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        z, fin = run_slice_chains(s["z0"], [s["eta"]], [s["scale"]], s["depth"], noise, chains=args.chains, burn=0,
-                                  steps=args.steps, every=args.every, seed=1)
+        z, fin = run_slice_chains(s["z0"], [s["eta"]], [s["scale"]], s["depth"], noise, chains=args.chains, burn=burn,
+                                  steps=steps, every=every, seed=1)
         chains_s = time.perf_counter() - t0  # run_slice_chains returns host arrays: the work is done
-        x = z[0][fin[0]]
-        # the quasi-stationary law is the law of the chains that have not left (0, z_esc): a chain's
-        # records count until it first leaves (at odd depth a chain that crossed to z < 0 creeps there
-        # and may flip back near 0+, which that law does not describe; the run law does)
-        left = np.cumsum(~((x > 0) & (x < chain.z_escape)), axis=1) > 0
-        x = np.where(left, np.nan, x)
-        with np.errstate(all="ignore"):
-            per = np.nanvar(x, axis=1)  # NaN for a chain that left at once
-        se_var = float(np.nanstd(per) / math.sqrt(np.sum(np.isfinite(per))))
-        row = {**s, "exact_seconds_first": exact_first, "exact_seconds_second": exact_second,
-               "exact_cells": law.error["cells"], "exact_variance": law.variance,
-               "exact_variance_error_estimate": law.error["variance"],
-               "chains": args.chains, "steps": args.steps, "chains_compile_seconds": compile_s,
-               "chains_run_seconds": chains_s, "chains_variance": float(np.nanvar(x)), "chains_variance_se": se_var,
+        if run:
+            # every record of every chain that did not diverge, both signs, against the law of the run
+            cmp = compare_run(z[0], fin[0], law, divergence_point(chain))
+            var, se_var = cmp["variance"], cmp["se_variance"]
+        else:
+            x = z[0][fin[0]]
+            x = np.where((x > 0) & (x < chain.z_escape), x, np.nan)
+            per = np.nanvar(x, axis=1)
+            var, se_var = float(np.nanvar(x)), float(np.nanstd(per) / math.sqrt(np.sum(np.isfinite(per))))
+        row = {**s, "exact": "run_law" if run else "stationary_law", "exact_seconds_first": exact_first,
+               "exact_seconds_second": exact_second, "exact_cells": law.cells if run else law.error["cells"],
+               "exact_variance": law.variance, "exact_variance_error_estimate": law.error["variance"],
+               "chains": args.chains, "burn": burn, "steps": steps, "every": every, "chains_compile_seconds": compile_s,
+               "chains_run_seconds": chains_s, "chains_variance": var, "chains_variance_se": se_var,
                "ratio_chains_over_exact": chains_s / exact_second}
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -390,7 +390,7 @@ def creep_cells(chain: SliceChain, steps: int, burn: int) -> int:
     """``neg_cells`` for which the creep's cells (uniform in ``tau``) are two steps of its drift wide at
     one cell per kernel width (:func:`grids`; ``4 / 3`` of a step on the finer grid)."""
     bp = 1.0 - 2.0 / chain.depth
-    return int(math.ceil(_tau_max(chain, steps, burn) / (bp * chain.depth * chain.e * chain.z0)))
+    return math.ceil(_tau_max(chain, steps, burn) / (bp * chain.depth * chain.e * chain.z0))
 
 
 def run_law(chain: SliceChain, steps: int, burn: int, every: int, start: float | None = None,
