@@ -31,6 +31,8 @@ import time
 
 import numpy as np
 
+LAW_VERSION = 2  # bumped when designer.validate.run_law changes its numbers (cache keys)
+
 ALL_ROWS = [f"{n}:{d}:{z0:g}:{f:g}" for n in ("gaussian", "student_t") for d in (2, 3)
             for z0 in (0.1, 0.3, 1.0, 3.0, 10.0) for f in (0.05, 0.2, 0.5)]
 
@@ -38,7 +40,10 @@ ALL_ROWS = [f"{n}:{d}:{z0:g}:{f:g}" for n in ("gaussian", "student_t") for d in 
 def load_or_run_law(chain, burn, steps, every, cache, key, ppw=1.0):
     from designer.validate._run_law import RunLaw, run_law
 
-    path = os.path.join(cache, key.replace(":", "_") + ".npz") if cache else None
+    # keyed by the row, the resolution and the law's version: a cached law of another resolution, or
+    # from before a fix of the law, is not reused
+    tag = f"{key}_ppw{ppw:g}_v{LAW_VERSION}"
+    path = os.path.join(cache, tag.replace(":", "_") + ".npz") if cache else None
     if path and os.path.exists(path):
         d = np.load(path, allow_pickle=False)
         meta = json.loads(str(d["meta"]))
@@ -140,7 +145,8 @@ def moments_many(row: str, chains: int, batches: int, cache: str | None, seed: i
             "mean": mean, "se_mean": se_mean, "variance": var, "se_variance": se_var,
             "law_mean": law.mean, "law_variance": law.variance,
             "mean_rel_error": abs(law.mean - mean) / abs(mean), "variance_rel_error": abs(law.variance - var) / var,
-            "mean_z": abs(law.mean - mean) / se_mean, "variance_z": abs(law.variance - var) / se_var,
+            "mean_z": abs(law.mean - mean) / se_mean if se_mean > 0 else None,
+            "variance_z": abs(law.variance - var) / se_var if se_var > 0 else None,
             "law_seconds": t_law, "chains_seconds": time.perf_counter() - t0, "seed": seed, "points_per_width": ppw}
 
 

@@ -32,7 +32,7 @@ law. This module computes it with the same transfer operator on a two-sided stat
   12 standard deviations). The creep's front moves one drift step per step, and a cell wider than
   that smears it (numerical diffusion of order cell width times drift per step): where more than
   ``creep_mass`` (1%) of the records are on ``z < 0`` the cells are made two drift steps wide
-  (:func:`creep_cells`, at most ``max_creep_cells``: about 1.1 cells per step of the run). Where a cell is wider than one step's kernel the transition is averaged
+  (:func:`creep_cells`, at most ``max_creep_cells``; ``neg_cells`` is about 1.1 per step of the run). Where a cell is wider than one step's kernel the transition is averaged
   over the source cell (Ulam: up to ``max_sub`` equally spaced sub-points, enough to resolve the
   kernel), so the mass moves at the exact speed instead of sticking in its cell (a centre-point
   transition would hold it: the kernel from the centre does not reach the next cell).
@@ -264,7 +264,7 @@ class RunLaw(SignedGridLaw):
 
     ``survival``: probability that a chain does not diverge before the run's end; ``negative``:
     mass on ``z < 0`` (with the sink at 0-); ``zero``: mass in the sinks at 0+ and 0- (``|z|`` below
-    the grids, about ``(1.1 (1-2/D) D e z0 T)^{-D/(D-2)}``); ``error``: Richardson correction sizes;
+    the grids' bottom, ``1e-30 z0``); ``error``: Richardson correction sizes;
     ``cells``: cells of the two grids; ``dropped``: largest sparsified mass per step."""
 
     survival: float = 1.0
@@ -418,8 +418,9 @@ def run_law(chain: SliceChain, steps: int, burn: int, every: int, start: float |
 
     ppws = (points_per_width, 1.5 * points_per_width) if extrapolate else (1.5 * points_per_width,)
     first = solve(ppws[0], neg_cells)
-    # capped: the count grows with the run (about 1.1 cells per step), and with heavy-tailed noise the
-    # operator is dense; past the cap the creep's cells widen again (runs longer than ~7,000 steps)
+    # capped: ``neg_cells`` grows with the run (about 1.1 per step; the grids get ``neg_cells * ppw / 2``
+    # cells on z < 0), and with heavy-tailed noise the operator is dense; past the cap the creep's cells
+    # widen again (runs longer than about 7,000 steps)
     creep = min(creep_cells(chain, steps, burn), max_creep_cells) if chain.depth % 2 else 0
     if first.negative > creep_mass and neg_cells < creep:
         # much of the run creeps on z < 0: its front moves by one drift step per step, and cells wider
