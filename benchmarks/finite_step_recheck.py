@@ -60,18 +60,27 @@ def load_or_run_law(chain, burn, steps, every, cache, key, ppw=1.0):
     return law
 
 
-def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5,
-            ppw: float = 1.0, with_detail: bool = False) -> dict:
-    import scipy.stats as st
-
-    from designer.validate._finite_step import NoiseLaw, SliceChain, small_step_law
-    from designer.validate._finite_step_check import compare_run, map_chains, map_chains_jax, table_settings
-    from designer.validate._run_law import divergence_point
+def row_chain(row: str):
+    """``noise:depth:z0:fraction`` -> ``(noise, depth, z0, fraction, eta, s, chain)`` at the table's
+    setting (:func:`designer.validate._finite_step_check.table_settings`)."""
+    from designer.validate._finite_step import NoiseLaw, SliceChain
+    from designer.validate._finite_step_check import table_settings
 
     noise, depth, z0, f = row.split(":")
     depth, z0, f = int(depth), float(z0), float(f)
     eta, s = table_settings(z0, f, depth)
-    chain = SliceChain(z0, eta, s, depth, NoiseLaw(noise))
+    return noise, depth, z0, f, eta, s, SliceChain(z0, eta, s, depth, NoiseLaw(noise))
+
+
+def recheck(row: str, chains: int, backend: str, cache: str | None, seed: int, burn=500, steps=4000, every=5,
+            ppw: float = 1.0, with_detail: bool = False) -> dict:
+    import scipy.stats as st
+
+    from designer.validate._finite_step import small_step_law
+    from designer.validate._finite_step_check import compare_run, map_chains, map_chains_jax
+    from designer.validate._run_law import divergence_point
+
+    noise, depth, z0, f, eta, s, chain = row_chain(row)
     t0 = time.perf_counter()
     law = load_or_run_law(chain, burn, steps, every, cache, row, ppw)
     t_law = time.perf_counter() - t0
@@ -108,14 +117,10 @@ def moments_many(row: str, chains: int, batches: int, cache: str | None, seed: i
     t(3) kick that sends one chain in thousands across 0, where at depth 3 it creeps for the rest of
     the run), which 8,192 chains cannot resolve. Diverged chains, and chains past the law's escape
     point at the end, are dropped as :func:`compare_run` does."""
-    from designer.validate._finite_step import NoiseLaw, SliceChain
-    from designer.validate._finite_step_check import map_chains, table_settings
+    from designer.validate._finite_step_check import map_chains
     from designer.validate._run_law import divergence_point
 
-    noise, depth, z0, f = row.split(":")
-    depth, z0, f = int(depth), float(z0), float(f)
-    eta, s = table_settings(z0, f, depth)
-    chain = SliceChain(z0, eta, s, depth, NoiseLaw(noise))
+    chain = row_chain(row)[-1]
     t0 = time.perf_counter()
     law = load_or_run_law(chain, burn, steps, every, cache, row, ppw)
     t_law = time.perf_counter() - t0
