@@ -32,7 +32,8 @@ law. This module computes it with the same transfer operator on a two-sided stat
   12 standard deviations). The creep's front moves one drift step per step, and a cell wider than
   that smears it (numerical diffusion of order cell width times drift per step): where more than
   ``creep_mass`` (1%) of the records are on ``z < 0`` the cells are made two drift steps wide
-  (:func:`creep_cells`, at most ``max_creep_cells``; ``neg_cells`` is about 1.1 per step of the run). Where a cell is wider than one step's kernel the transition is averaged
+  (:func:`creep_cells`, at most ``max_creep_cells``; ``neg_cells`` is about 1.1 per step of the
+  run). Where a cell is wider than one step's kernel the transition is averaged
   over the source cell (Ulam: up to ``max_sub`` equally spaced sub-points, enough to resolve the
   kernel), so the mass moves at the exact speed instead of sticking in its cell (a centre-point
   transition would hold it: the kernel from the centre does not reach the next cell).
