@@ -266,27 +266,44 @@ def _horizons(fig: Figure, steps: int | None, horizon: str = "longer",
 
 # -- running -------------------------------------------------------------------------------------
 
+#: The second phase records at the first phase's interval, and keeps every k-th record, when its
+#: interval is a multiple of the first's and that is at most this many records: one compiled
+#: program for both phases instead of two (Fig. 3 at the authors' cadence: 2,500 records of a few
+#: norms over 250,000 steps, which cost nothing beside the steps; the program it saves took 1.6 s
+#: of CPU to compile while the first 50,000 steps ran on the other core).
+SHARED_PROGRAM_RECORDS = 5000
+
+
+def _phases(main, conv, every, every_after):
+    """``(records per chunk or None, the second phase's record interval, the stride of the
+    records it keeps)``: one compiled program serves both phases when they record at the same
+    interval, or when the second phase can record at the first's and keep every ``stride``-th
+    record (:data:`SHARED_PROGRAM_RECORDS`)."""
+    n_main, rest = main // every, conv - main
+    stride = every_after // every if every_after % every == 0 else 0
+    if stride and (stride == 1 or rest // every <= SHARED_PROGRAM_RECORDS):
+        n_rest = rest // every
+        per_chunk = _largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
+        return per_chunk, every, stride
+    return None, every_after, 1
+
+
 def _prepare_curve(fig, curve, main, every, per_chunk, seeds):
-    """A curve's simulator, initial state and data, with its snapshot program and its first
-    phase's chunk program compiled (run on the preparing thread, see :func:`_prepare_all`)."""
+    """A curve's simulator, initial state and data, with its first phase's chunk program compiled
+    (run on the preparing thread, see :func:`_prepare_all`)."""
     sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
     state, hyper, data = sim.setup(np.arange(seeds), sim.hyper(curve.learning_rate),
                                    init=lambda k, c=curve, s=sim: c.init(s, k))
-    sim.compile_snapshot(state, data)
     sim.compile_run(state, hyper, data, main, every, per_chunk)
     return sim, state, hyper, data
 
 
-def _compile_second_phase(prepared, n, every, per_chunk):
+def _prepare_rest(prepared, n, every, per_chunk, compile_chunk):
+    """The snapshot program and, unless the first phase's serves, the second phase's chunk program."""
     sim, state, hyper, data = prepared.result()
-    sim.compile_run(state, hyper, data, n, every, per_chunk)
-
-
-def _per_chunk(main, conv, every, every_after):
-    """Records per chunk: one compiled program for both phases when they record at the same interval."""
-    n_main, n_rest = main // every, (conv - main) // every_after
-    return (_largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
-            if every == every_after else None)
+    sim.compile_snapshot(state, data)
+    if compile_chunk:
+        sim.compile_run(state, hyper, data, n, every, per_chunk)
 
 
 def _prepare_all(pool, plans, seeds):
@@ -296,10 +313,10 @@ def _prepare_all(pool, plans, seeds):
     future, second-phase future)}``."""
     jobs = {}
     for fig, main, conv, every, every_after in plans:
-        per_chunk = _per_chunk(main, conv, every, every_after)
+        per_chunk, every_2, _ = _phases(main, conv, every, every_after)
         for curve in fig.curves:
             first = pool.submit(_prepare_curve, fig, curve, main, every, per_chunk, seeds)
-            second = pool.submit(_compile_second_phase, first, conv - main, every_after, per_chunk)
+            second = pool.submit(_prepare_rest, first, conv - main, every_2, per_chunk, every_2 != every)
             jobs[fig.name, curve.name] = (first, second)
     return jobs
 
@@ -308,22 +325,27 @@ def _run_curves(fig, main, conv, every, every_after, jobs, report, should_cancel
     """Train every curve of ``fig`` to ``main`` and on to ``conv``; the records hold the metrics the
     plot draws (``fig.logged``), every metric is taken at the start, at ``main`` and at ``conv``."""
     out = {}
-    per_chunk = _per_chunk(main, conv, every, every_after)
+    per_chunk, every_2, stride = _phases(main, conv, every, every_after)
     for curve in fig.curves:
         first, second = jobs[fig.name, curve.name]
         sim, state, hyper, data = first.result()
-        start = sim.snapshot_records(state, data)
+        initial = state
         t0 = time.perf_counter()
         parts, snaps = [], []
-        for n, ev, before in ((main, every, 0), (conv - main, every_after, main)):
-            if before:
+        for n, ev, before in ((main, every, 0), (conv - main, every_2, main)):
+            if before:  # the snapshot program (and the second phase's) compiled beside the first phase
                 second.result()
+                start = sim.snapshot_records(initial, data)
+                snaps.append(sim.snapshot_records(state, data))
             if n:
                 res = sim.run(state, hyper, data, n, ev, records_per_chunk=per_chunk, should_cancel=should_cancel,
                               on_chunk=lambda done, c=curve.name, b=before: report(c, b + done))
                 state = res.state
-                parts.append(res.records)
-            snaps.append(sim.snapshot_records(state, data))
+                records = res.records
+                if before and stride > 1:  # recorded at the first phase's interval
+                    records = {k: v[:, stride - 1::stride] for k, v in records.items()}
+                parts.append(records)
+        snaps.append(sim.snapshot_records(state, data))
         records = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
         status = np.where(records["finite"][:, -1], 0, 1).astype(np.int32)
         wall = time.perf_counter() - t0
@@ -368,6 +390,12 @@ def _thin(n: int, log: bool) -> np.ndarray:
         return np.arange(n)
     grid = np.geomspace(1, n, PLOT_POINTS) - 1 if log else np.linspace(0, n - 1, PLOT_POINTS)
     return np.unique(np.round(grid).astype(int))
+
+
+def _import_plotting() -> None:
+    """Import what :func:`_plot` draws with (about 0.4 s of a fresh process)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
 
 
 def _plot(fig: Figure, results: dict, main: int, conv: int, path: Path) -> None:
@@ -471,6 +499,7 @@ def run_figure(figure: str, *, steps: int | None = None, seeds: int | None = Non
     plots = []
     try:
         jobs = _prepare_all(pool, plans, seeds)
+        plots.append(pool.submit(_import_plotting))  # after the compilations, while the steps run
         for plan in plans:
             done_before = _run_figure_plan(plan, jobs, seeds, horizon, out, docs, done_before, total, progress,
                                            should_cancel, plotter, plots)

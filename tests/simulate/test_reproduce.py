@@ -136,32 +136,105 @@ def test_plots_draw_at_most_plot_points_per_curve_with_both_ends(n, log):
         assert np.diff(idx).max() <= 2 * (n - 1) / (PLOT_POINTS - 1) + 1
 
 
+def _backend_compiles():
+    """A list of the names of the programs XLA compiles from now on (JAX's own monitoring event)."""
+    import jax
+
+    seen = []
+
+    def listen(event, _secs, fun_name="", **_kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            seen.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    return seen
+
+
 def test_compile_run_compiles_what_run_calls():
-    """The preparing thread's compile_run compiles the very program run calls (run does not trace
-    the chunk again), and the run equals a fresh simulator's, step for step."""
+    """The preparing thread's compile_run compiles the very program run calls (run neither traces
+    nor compiles it again), and the run equals a fresh simulator's, step for step."""
     import jax
     import numpy as np
 
-    from designer.reproduce import _per_chunk, figure_spec
+    from designer.reproduce import _phases, figure_spec
     from designer.simulate import Simulator
 
     fig = figure_spec("fig3")
     curve = fig.curves[0]
+    compiles = _backend_compiles()
 
     def make():
         sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
         state, hyper, data = sim.setup(np.arange(1), sim.hyper(curve.learning_rate), init=lambda k: curve.init(sim, k))
         return sim, state, hyper, data
 
-    per_chunk = _per_chunk(64, 96, 16, 16)
+    per_chunk = _phases(64, 96, 16, 16)[0]
     sim, state, hyper, data = make()
     sim.compile_snapshot(state, data)
     sim.compile_run(state, hyper, data, 64, 16, per_chunk)
     traces = sim.n_traces
     assert traces == 1
+    before = len(compiles)
     res = sim.run(state, hyper, data, 64, 16, records_per_chunk=per_chunk)
-    assert sim.n_traces == traces
+    assert sim.n_traces == traces and compiles[before:] == []
     other, state2, hyper2, data2 = make()
     res2 = other.run(state2, hyper2, data2, 64, 16, records_per_chunk=per_chunk)
     for a, b in zip(jax.tree_util.tree_leaves(res.state.params), jax.tree_util.tree_leaves(res2.state.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_phases_share_one_program_where_the_second_records_at_a_multiple():
+    from designer.reproduce import SHARED_PROGRAM_RECORDS, _horizons, _phases
+
+    # Fig. 3 at the authors' cadence: every 100 steps to 50,000, then every 2,500 to 300,000
+    plan = _horizons(figure_spec("fig3"), None, "authors", "authors")
+    assert plan == (50_000, 300_000, 100, 2_500)
+    assert _phases(*plan) == (125, 100, 25)  # 500 + 2,500 records of 100 steps, 24 chunks of 125
+    # Fig. 2: every 10 steps to 40,000, then every 4,600: 46,000 records at 10 would be too many
+    plan = _horizons(figure_spec("fig2"), None, "authors", "authors")
+    assert plan == (40_000, 500_000, 10, 4_600) and 460_000 // 10 > SHARED_PROGRAM_RECORDS
+    assert _phases(*plan) == (None, 4_600, 1)
+    # the default cadence: one interval, one program, as before
+    assert _phases(*_horizons(figure_spec("fig3"), None)) == (25, 500, 1)  # 100 + 500 records, 24 chunks
+    assert _phases(100, 300, 10, 15) == (None, 15, 1)  # not a multiple
+
+
+def test_shared_program_records_the_same_trajectory(tmp_path):
+    """Fig. 3 with a second phase at twice the first's interval: one chunk program for both
+    phases, and the kept records are those of a run that records every 2 steps throughout (two
+    phases at one interval) at their common steps."""
+    import numpy as np
+
+    from designer import reproduce
+
+    seen = []
+    real = reproduce._run_curves
+
+    def keep(*args):
+        out = real(*args)
+        sim = args[5]["fig3", "student"][0].result()[0]
+        seen.append((out, sim.n_traces))
+        return out
+
+    reproduce._run_curves = keep
+    try:
+        doc = run_figure("fig3", steps=200, seeds=2, out_dir=tmp_path / "a", horizon="authors", record_every=5)
+        run_figure("fig3", steps=200, seeds=2, out_dir=tmp_path / "b", horizon="authors")  # every 2 steps
+    finally:
+        reproduce._run_curves = real
+    cfg = doc["config"]
+    assert (cfg["steps"], cfg["converged_steps"], cfg["record_every"], cfg["record_every_after"]) == (200, 1200, 5, 10)
+    (shared, traces), (fine, _) = seen
+    assert traces == 1  # one program for both phases
+    got, ref = shared["student"]["records"], fine["student"]["records"]
+    want = np.r_[5:201:5, 210:1201:10]
+    np.testing.assert_array_equal(got["step"][0], want)
+    common = want % 2 == 0  # the reference records every 2 steps: all of the second phase's
+    assert common.sum() == 20 + 100
+    at = np.searchsorted(ref["step"][0], want[common])
+    np.testing.assert_array_equal(ref["step"][0][at], want[common])
+    for k in ("balance", "frobenius_ratio", "nuclear_ratio"):
+        np.testing.assert_allclose(got[k][:, common], ref[k][:, at], rtol=1e-5)
+    for at_ in ("start", "main", "conv"):
+        for k, v in shared["student"][at_].items():
+            np.testing.assert_allclose(v, fine["student"][at_][k], rtol=1e-5, err_msg=f"{at_} {k}")
