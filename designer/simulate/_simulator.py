@@ -88,9 +88,12 @@ CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xn
                      "xla_cpu_multi_thread_eigen": False}
 
 #: XLA options on CPU for the programs that run once or a few times per run (set-up, snapshots,
-#: the metrics' shared parts): LLVM's optimisations off. Random draws compile slowly on CPU (one
-#: ``jax.random.normal`` 0.6 s, 0.25 s without), and these programs' run time is negligible.
-ONCE_OPTIONS = {"xla_backend_optimization_level": 0}
+#: the metrics' shared parts): LLVM's optimisations off, and XLA's older loop emitters instead of
+#: its MLIR fusion emitters. Random draws compile slowly on CPU (one ``jax.random.normal`` 0.6 s,
+#: 0.25 s without optimisation), and these programs' run time is negligible; the set-up and
+#: snapshot programs of Figs. 2, 3 and 5 took 3.5-3.9 s of CPU to compile with the fusion
+#: emitters and 2.4-2.5 s without (the chunk programs keep them: their steps are faster).
+ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
 def _on_cpu(options: dict) -> dict | None:
