@@ -92,7 +92,8 @@ CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xn
 #: its MLIR fusion emitters. Random draws compile slowly on CPU (one ``jax.random.normal`` 0.6 s,
 #: 0.25 s without optimisation), and these programs' run time is negligible; the set-up and
 #: snapshot programs of Figs. 2, 3 and 5 took 3.5-3.9 s of CPU to compile with the fusion
-#: emitters and 2.4-2.5 s without (the chunk programs keep them: their steps are faster).
+#: emitters and 2.4-2.5 s without (the chunk programs keep them: Fig. 3's steps are about 10%
+#: faster with them, benchmarks/README.md).
 ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
