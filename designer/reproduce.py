@@ -279,10 +279,9 @@ def _phases(main, conv, every, every_after):
     records it keeps)``: one compiled program serves both phases when they record at the same
     interval, or when the second phase can record at the first's and keep every ``stride``-th
     record (:data:`SHARED_PROGRAM_RECORDS`)."""
-    n_main, rest = main // every, conv - main
+    n_main, n_rest = main // every, (conv - main) // every
     stride = every_after // every if every_after % every == 0 else 0
-    if stride and (stride == 1 or rest // every <= SHARED_PROGRAM_RECORDS):
-        n_rest = rest // every
+    if stride and (stride == 1 or n_rest <= SHARED_PROGRAM_RECORDS):
         per_chunk = _largest_divisor_at_most(math.gcd(n_main, n_rest), math.ceil((n_main + n_rest) / 20))
         return per_chunk, every, stride
     return None, every_after, 1
