@@ -84,16 +84,19 @@ EXAMPLE_BLOCK, MIN_EXAMPLE_BLOCK = 256, 8
 #: per call than the arithmetic: without them (Eigen single-threaded for every dot) Fig. 3's step
 #: takes 47 instead of 74 us with one seed and 970 instead of 1,340 us with 16, Fig. 2's 3.0
 #: instead of 4.9 us, the others the same or faster (benchmarks/bench_simulate.py).
+#: XLA's older loop emitters instead of its MLIR fusion emitters, unless the task asks for the
+#: latter (:attr:`designer.simulate.tasks.Task.fusion_emitters`): chunk programs compile with
+#: about 40% less CPU (Fig. 6's designed curve 0.72 -> 0.50 s, Fig. 5's 0.65 -> 0.42 s), and
+#: their steps run as fast or faster (Fig. 6's designed 4.5 -> 3.7 us, one seed).
 CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": False,
-                     "xla_cpu_multi_thread_eigen": False}
+                     "xla_cpu_multi_thread_eigen": False, "xla_cpu_use_fusion_emitters": False}
 
 #: XLA options on CPU for the programs that run once or a few times per run (set-up, snapshots,
 #: the metrics' shared parts): LLVM's optimisations off, and XLA's older loop emitters instead of
 #: its MLIR fusion emitters. Random draws compile slowly on CPU (one ``jax.random.normal`` 0.6 s,
 #: 0.25 s without optimisation), and these programs' run time is negligible; the set-up and
 #: snapshot programs of Figs. 2, 3 and 5 took 3.5-3.9 s of CPU to compile with the fusion
-#: emitters and 2.4-2.5 s without (the chunk programs keep them: Fig. 3's steps are about 10%
-#: faster with them, benchmarks/README.md).
+#: emitters and 2.4-2.5 s without.
 ONCE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
@@ -153,7 +156,7 @@ class Simulator:
         # data batched per run (axis 0) or shared by every run (one copy: no per-run memory, and
         # the minibatch gather reads one small array instead of R of them)
         self._chunk_jits = {shared: jax.jit(jax.vmap(self._chunk, in_axes=(0, 0, None if shared else 0, None, None)),
-                                            static_argnums=(3, 4), compiler_options=_on_cpu(CPU_CHUNK_OPTIONS))
+                                            static_argnums=(3, 4), compiler_options=_on_cpu(self._chunk_options()))
                             for shared in (False, True)}
         once = _on_cpu(ONCE_OPTIONS)
         self._record_jits = {(shared, full): jax.jit(jax.vmap(lambda s, d, f=full: self.record(s, d, full=f),
@@ -163,6 +166,12 @@ class Simulator:
         prepare = self.task.prepare_metrics
         self._prepare_jits = {True: jax.jit(prepare, compiler_options=once),
                               False: jax.jit(jax.vmap(prepare), compiler_options=once)}
+
+    def _chunk_options(self) -> dict:
+        """:data:`CPU_CHUNK_OPTIONS`, with the fusion emitters for a task that asks for them."""
+        if self.task.fusion_emitters:
+            return {k: v for k, v in CPU_CHUNK_OPTIONS.items() if k != "xla_cpu_use_fusion_emitters"}
+        return CPU_CHUNK_OPTIONS
 
     @property
     def _chunk_jit(self):

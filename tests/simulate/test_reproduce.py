@@ -238,3 +238,39 @@ def test_shared_program_records_the_same_trajectory(tmp_path):
     for at_ in ("start", "main", "conv"):
         for k, v in shared["student"][at_].items():
             np.testing.assert_allclose(v, fine["student"][at_][k], rtol=1e-5, err_msg=f"{at_} {k}")
+
+
+@pytest.mark.parametrize("figure,curve_name", [("fig3", "student"), ("fig6", "designed")])
+def test_either_emitters_take_the_same_steps(monkeypatch, figure, curve_name):
+    """The chunk programs compile with XLA's loop emitters on CPU, attention's with its fusion
+    emitters (``Task.fusion_emitters``); either way the steps are the same to float32 rounding."""
+    import jax
+    import numpy as np
+
+    import designer.simulate._simulator as simulator
+    from designer.simulate import Simulator
+
+    fig = figure_spec(figure)
+    curve = next(c for c in fig.curves if c.name == curve_name)
+
+    def final_params():
+        sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
+        state, hyper, data = sim.setup(np.arange(2), sim.hyper(curve.learning_rate), init=lambda k: curve.init(sim, k))
+        used = sim._chunk_options()
+        res = sim.run(state, hyper, data, 200, 50)
+        return used, [np.asarray(a) for a in jax.tree_util.tree_leaves(res.state.params)]
+
+    used, ours = final_params()
+    assert used.get("xla_cpu_use_fusion_emitters", True) is (figure == "fig3")
+    flipped = {k: v for k, v in simulator.CPU_CHUNK_OPTIONS.items() if k != "xla_cpu_use_fusion_emitters"}
+    if figure == "fig3":  # the task asks for the fusion emitters: take them away from every task
+        from designer.simulate.tasks.attention_teacher import AttentionTeacher
+
+        monkeypatch.setattr(AttentionTeacher, "fusion_emitters", False)
+        flipped["xla_cpu_use_fusion_emitters"] = False
+    monkeypatch.setattr(simulator, "CPU_CHUNK_OPTIONS", flipped)
+    other_used, other = final_params()
+    assert other_used != used
+    for a, b in zip(ours, other):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)

@@ -36,6 +36,12 @@ class Task(abc.ABC):
     #: them ahead for blocks of steps, from the steps' own keys (same trajectory). A gain for
     #: attention (teacher forward and 2,048 normals per step), a loss for Fig. 2's 8 inputs of 3.
     draws_ahead: ClassVar[bool] = False
+    #: Compile the steps with XLA's MLIR fusion emitters on CPU instead of its loop emitters
+    #: (:data:`designer.simulate._simulator.CPU_CHUNK_OPTIONS`): the loop emitters compile a chunk
+    #: program with about 40% less CPU and run the steps of Figs. 2, 4, 5 and 6 as fast or faster,
+    #: but attention's batched products run slower with them (Fig. 3, one seed: 26-28 against
+    #: 24-25 us per step).
+    fusion_emitters: ClassVar[bool] = False
 
     #: shape of the predictor a model must produce (None: the task needs a specific family).
     predictor_shape: tuple[int, ...] | None = None
