@@ -86,8 +86,8 @@ EXAMPLE_BLOCK, MIN_EXAMPLE_BLOCK = 256, 8
 #: instead of 4.9 us, the others the same or faster (benchmarks/bench_simulate.py).
 #: XLA's older loop emitters instead of its MLIR fusion emitters, unless the task asks for the
 #: latter (:attr:`designer.simulate.tasks.Task.fusion_emitters`): chunk programs compile with
-#: about 40% less CPU (Fig. 6's designed curve 0.72 -> 0.50 s, Fig. 5's 0.65 -> 0.42 s), and
-#: their steps run as fast or faster (Fig. 6's designed 4.5 -> 3.7 us, one seed).
+#: about 40% less CPU (Fig. 6's designed curve 0.72 -> 0.53 s, Fig. 5's 0.62-0.68 -> 0.39-0.40
+#: s), and their steps run as fast or faster (Fig. 6's designed 4.5 -> 3.7 us, one seed).
 CPU_CHUNK_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_cpu_use_xnnpack": False,
                      "xla_cpu_multi_thread_eigen": False, "xla_cpu_use_fusion_emitters": False}
 
