@@ -38,9 +38,9 @@ class Task(abc.ABC):
     draws_ahead: ClassVar[bool] = False
     #: Compile the steps with XLA's MLIR fusion emitters on CPU instead of its loop emitters
     #: (:data:`designer.simulate._simulator.CPU_CHUNK_OPTIONS`): the loop emitters compile a chunk
-    #: program with about 40% less CPU and run the steps of Figs. 2, 4, 5 and 6 as fast or faster,
-    #: but attention's batched products run slower with them (Fig. 3, one seed: 26-28 against
-    #: 24-25 us per step).
+    #: program with about 40% less CPU and run the steps of Figs. 2, 4, 5 and 6 as fast or faster
+    #: with one seed (with 16, Fig. 5's about 10% slower, Figs. 4 and 6 faster), but attention's
+    #: batched products run slower with them (Fig. 3, one seed: 26-28 against 24-25 us per step).
     fusion_emitters: ClassVar[bool] = False
 
     #: shape of the predictor a model must produce (None: the task needs a specific family).
