@@ -170,7 +170,7 @@ class Simulator:
     def _chunk_options(self) -> dict:
         """:data:`CPU_CHUNK_OPTIONS`, with the fusion emitters for a task that asks for them."""
         if self.task.fusion_emitters:
-            return {k: v for k, v in CPU_CHUNK_OPTIONS.items() if k != "xla_cpu_use_fusion_emitters"}
+            return {**CPU_CHUNK_OPTIONS, "xla_cpu_use_fusion_emitters": True}
         return CPU_CHUNK_OPTIONS
 
     @property

@@ -136,8 +136,10 @@ def test_plots_draw_at_most_plot_points_per_curve_with_both_ends(n, log):
         assert np.diff(idx).max() <= 2 * (n - 1) / (PLOT_POINTS - 1) + 1
 
 
-def _backend_compiles():
-    """A list of the names of the programs XLA compiles from now on (JAX's own monitoring event)."""
+@pytest.fixture
+def backend_compiles():
+    """A list of the names of the programs XLA compiles during the test (JAX's own monitoring
+    event); the listener is removed afterwards."""
     import jax
 
     seen = []
@@ -147,10 +149,11 @@ def _backend_compiles():
             seen.append(fun_name)
 
     jax.monitoring.register_event_duration_secs_listener(listen)
-    return seen
+    yield seen
+    jax.monitoring.unregister_event_duration_listener(listen)
 
 
-def test_compile_run_compiles_what_run_calls():
+def test_compile_run_compiles_what_run_calls(backend_compiles):
     """The preparing thread's compile_run compiles the very program run calls (run neither traces
     nor compiles it again), and the run equals a fresh simulator's, step for step."""
     import jax
@@ -161,7 +164,7 @@ def test_compile_run_compiles_what_run_calls():
 
     fig = figure_spec("fig3")
     curve = fig.curves[0]
-    compiles = _backend_compiles()
+    compiles = backend_compiles
 
     def make():
         sim = Simulator(curve.model, curve.task, noise=curve.noise, metrics=fig.logged)
